@@ -1,0 +1,145 @@
+import { hkdfSync } from "node:crypto";
+import { readFileSync } from "node:fs";
+import {
+  BlindcastCryptoError,
+  bytesToHex,
+  createKeyDeriver,
+  deriveContentKey,
+  deriveEpochKey,
+  hexToBytes,
+  hkdfSha256,
+} from "@blindcast/crypto";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+
+interface Vector {
+  masterKey: string;
+  salt: string;
+  contentId: string;
+  epoch?: number;
+  key: string;
+}
+
+// The contract's vectors live beside the checkout (../shared), as they do in CI.
+const vectors: Vector[] = JSON.parse(
+  readFileSync(new URL("../../../../shared/key-derivation-vectors.json", import.meta.url), "utf8"),
+);
+
+describe("key derivation contract v1", () => {
+  it("has vectors to check", () => {
+    expect(vectors.length).toBeGreaterThanOrEqual(10);
+    expect(vectors.some((v) => v.epoch === undefined)).toBe(true);
+    expect(vectors.some((v) => v.epoch !== undefined)).toBe(true);
+  });
+
+  for (const [i, v] of vectors.entries()) {
+    const what = v.epoch === undefined ? "content key" : `epoch ${v.epoch} key`;
+    it(`vector ${i}: ${what} of "${v.contentId}"`, async () => {
+      const masterKey = hexToBytes(v.masterKey);
+      const salt = hexToBytes(v.salt);
+      const key =
+        v.epoch === undefined
+          ? await deriveContentKey(masterKey, salt, v.contentId)
+          : await deriveEpochKey(masterKey, salt, v.contentId, v.epoch);
+      expect(bytesToHex(key)).toBe(v.key);
+      // The long-lived deriver must agree with the one-shot functions.
+      const deriver = createKeyDeriver(masterKey, salt);
+      const again =
+        v.epoch === undefined
+          ? await deriver.contentKey(v.contentId)
+          : await deriver.epochKey(v.contentId, v.epoch);
+      expect(bytesToHex(again)).toBe(v.key);
+    });
+  }
+
+  it("matches RFC 5869 test case 1", async () => {
+    const okm = await hkdfSha256(
+      hexToBytes("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"),
+      hexToBytes("000102030405060708090a0b0c"),
+      hexToBytes("f0f1f2f3f4f5f6f7f8f9"),
+      42,
+    );
+    expect(bytesToHex(okm)).toBe(
+      "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+    );
+  });
+
+  it("agrees with node:crypto hkdfSync for arbitrary valid inputs", async () => {
+    const contentId = fc.stringMatching(/^[A-Za-z0-9._~-]{1,128}$/).filter((s) => s !== "." && s !== "..");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 16, maxLength: 64 }),
+        fc.uint8Array({ minLength: 16, maxLength: 32 }),
+        contentId,
+        fc.option(fc.integer({ min: 0, max: 4294967295 }), { nil: undefined }),
+        async (masterKey, salt, id, epoch) => {
+          const info =
+            epoch === undefined ? `blindcast/v1/content/${id}` : `blindcast/v1/epoch/${id}/${epoch}`;
+          const expected = new Uint8Array(hkdfSync("sha256", masterKey, salt, info, 16));
+          const actual =
+            epoch === undefined
+              ? await deriveContentKey(masterKey, salt, id)
+              : await deriveEpochKey(masterKey, salt, id, epoch);
+          expect(bytesToHex(actual)).toBe(bytesToHex(expected));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("gives different keys for content and each epoch", async () => {
+    const deriver = createKeyDeriver(new Uint8Array(32).fill(7), new Uint8Array(16).fill(9));
+    const keys = await Promise.all([
+      deriver.contentKey("a"),
+      deriver.epochKey("a", 0),
+      deriver.epochKey("a", 1),
+      deriver.contentKey("b"),
+    ]);
+    expect(new Set(keys.map(bytesToHex)).size).toBe(4);
+  });
+
+  it("is not affected by later changes to the caller's master key buffer", async () => {
+    const master = new Uint8Array(32).fill(1);
+    const salt = new Uint8Array(16).fill(2);
+    const deriver = createKeyDeriver(master, salt);
+    const before = bytesToHex(await deriver.contentKey("x"));
+    master.fill(0);
+    salt.fill(0);
+    expect(bytesToHex(await deriver.contentKey("x"))).toBe(before);
+  });
+});
+
+describe("derivation input checks", () => {
+  const master = new Uint8Array(32);
+  const salt = new Uint8Array(16);
+
+  it.each([
+    ["master key of 15 bytes", new Uint8Array(15), salt, "MASTER_KEY_TOO_SHORT"],
+    ["salt of 15 bytes", master, new Uint8Array(15), "SALT_TOO_SHORT"],
+    ["missing salt", master, undefined, "SALT_TOO_SHORT"],
+  ])("refuses a %s", (_, m, s, code) => {
+    expect(() => createKeyDeriver(m as Uint8Array, s as Uint8Array)).toThrow(
+      expect.objectContaining({ code }),
+    );
+  });
+
+  it.each(["", ".", "..", "a/b", "a:b", "a b", "caf\u00e9", "%2F", "x".repeat(129)])(
+    "refuses contentId %j",
+    async (id) => {
+      await expect(deriveContentKey(master, salt, id)).rejects.toMatchObject({
+        code: "INVALID_CONTENT_ID",
+      });
+      await expect(deriveEpochKey(master, salt, id, 0)).rejects.toBeInstanceOf(BlindcastCryptoError);
+    },
+  );
+
+  it("accepts the longest contentId", async () => {
+    await expect(deriveContentKey(master, salt, "x".repeat(128))).resolves.toHaveLength(16);
+  });
+
+  it.each([-1, 1.5, 4294967296, Number.NaN, Number.POSITIVE_INFINITY])("refuses epoch %s", async (epoch) => {
+    await expect(deriveEpochKey(master, salt, "a", epoch)).rejects.toMatchObject({
+      code: "INVALID_EPOCH",
+    });
+  });
+});

@@ -1,0 +1,452 @@
+import {
+  assertSecretLengths,
+  BlindcastCryptoError,
+  contentIdProblem,
+  createKeyDeriver,
+  parseEpoch,
+} from "@blindcast/crypto";
+import { isLeaseIdFormat, type Lease, type LeaseStore } from "../lease-store.js";
+import { jsonLinesAudit } from "./audit.js";
+import { parseJsonObject } from "./body.js";
+import { ALLOWED_REQUEST_HEADERS, createCorsPolicy } from "./cors.js";
+import {
+  type AuditRecord,
+  type AuthResult,
+  DEFAULT_CORS_MAX_AGE_SECONDS,
+  DEFAULT_LEASE_TTL_SECONDS,
+  KeyServerConfigError,
+  type KeyServerLogger,
+  type KeyServerOptions,
+  MAX_LEASE_TTL_SECONDS,
+  MIN_LEASE_TTL_SECONDS,
+} from "./options.js";
+import { emptyResponse, HttpError, jsonResponse, type KeyServerResponse, keyResponse } from "./response.js";
+import { type MatchedRoute, matchRoute } from "./router.js";
+
+/** The header that carries the lease id on key requests. */
+export const LEASE_HEADER = "x-blindcast-lease";
+/** The viewer every request belongs to when neither `getViewerId` nor `authenticate` names one. */
+export const ANONYMOUS_VIEWER = "anonymous";
+const MAX_VIEWER_ID_LENGTH = 256;
+
+/** A request as an adapter hands it to the core: decoded, with lowercase header names. */
+export interface KeyServerRequest<TEvent> {
+  method: string;
+  /** The path as received, percent-encoding untouched. */
+  path: string;
+  headers: Readonly<Record<string, string>>;
+  body?: Uint8Array | undefined;
+  /** Set by the adapter when the request is malformed before routing (a bad base64 body, say). */
+  problem?: string | undefined;
+  requestId?: string | undefined;
+  /** Passed to `authenticate` and `getViewerId` untouched. */
+  event: TEvent;
+}
+
+export type KeyServerHandler<TEvent> = (request: KeyServerRequest<TEvent>) => Promise<KeyServerResponse>;
+
+/** The body of a lease answer (201 on create, 200 on renew). */
+export interface LeaseResponseBody {
+  leaseId: string;
+  contentId: string;
+  /** ISO 8601, UTC. */
+  expiresAt: string;
+  ttlSeconds: number;
+}
+
+interface RequestState {
+  route: MatchedRoute["name"] | "unmatched";
+  contentId?: string;
+  epoch?: number;
+  viewerId?: string;
+  reason?: string;
+}
+
+/**
+ * Builds the transport-free key server. Validates the configuration now, so mistakes surface at
+ * cold start rather than on the first viewer's request.
+ */
+export function createKeyServer<TEvent>(options: KeyServerOptions<TEvent>): KeyServerHandler<TEvent> {
+  const config = resolveConfig(options);
+  const { logger, leaseStore } = config;
+
+  async function handle(request: KeyServerRequest<TEvent>, state: RequestState): Promise<KeyServerResponse> {
+    const headers = request.headers;
+    const origin = headers.origin;
+    let cors: Record<string, string> = {};
+    if (origin !== undefined) {
+      const allowed = config.cors.allowOriginFor(origin);
+      // CORS only tells browsers what they may read; refusing outright keeps a disallowed page
+      // from even spending a lease or triggering derivation.
+      if (allowed === undefined) throw new HttpError(403, "Origin not allowed", "origin_not_allowed");
+      cors = { "access-control-allow-origin": allowed, vary: "Origin" };
+    }
+
+    try {
+      return withHeaders(await route(request, state, cors), cors);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        state.reason = error.reason;
+        return withHeaders(error.toResponse(), cors);
+      }
+      throw error;
+    }
+  }
+
+  async function route(
+    request: KeyServerRequest<TEvent>,
+    state: RequestState,
+    cors: Record<string, string>,
+  ): Promise<KeyServerResponse> {
+    const method = request.method.toUpperCase();
+    if (method === "OPTIONS") return preflight(request, cors);
+    const match = matchRoute(method, request.path);
+    if (match.kind === "not_found") throw new HttpError(404, "Not found", "not_found");
+    if (match.kind === "method_not_allowed") {
+      throw new HttpError(405, `Method ${method} not allowed`, "method_not_allowed", {
+        allow: match.allow.join(", "),
+      });
+    }
+    state.route = match.route.name;
+    if (request.problem) throw new HttpError(400, request.problem, "bad_request");
+
+    const auth = await authenticate(request.event);
+    state.viewerId = await viewerOf(request.event, auth);
+    const viewerId = state.viewerId;
+
+    const [first, second] = match.route.params as [string, string?];
+    switch (match.route.name) {
+      case "content_key": {
+        state.contentId = checkedContentId(first);
+        await requireLease(request.headers, state.contentId, viewerId);
+        return keyResponse(await config.deriver.contentKey(state.contentId));
+      }
+      case "epoch_key": {
+        state.contentId = checkedContentId(first);
+        state.epoch = checkedEpoch(second ?? "");
+        await requireLease(request.headers, state.contentId, viewerId);
+        return keyResponse(await config.deriver.epochKey(state.contentId, state.epoch));
+      }
+      case "lease_create": {
+        const store = requireStore();
+        const body = parseJsonObject(request.body, request.headers["content-type"]);
+        state.contentId = checkedContentId(body.contentId);
+        const contentId = state.contentId;
+        const result = await storeCall(() =>
+          store.create({
+            contentId,
+            viewerId,
+            ttlSeconds: config.leaseTtlSeconds,
+            maxConcurrentLeases: config.maxConcurrentLeases,
+          }),
+        );
+        if (!result.ok) {
+          throw new HttpError(
+            429,
+            `Too many concurrent streams: this viewer already holds ${result.activeLeases} of ${config.maxConcurrentLeases} allowed`,
+            "lease_limit",
+          );
+        }
+        return jsonResponse(201, leaseBody(result.lease));
+      }
+      case "lease_renew": {
+        const store = requireStore();
+        const body = parseJsonObject(request.body, request.headers["content-type"]);
+        const leaseId = checkedLeaseId(body.leaseId);
+        const result = await storeCall(() =>
+          store.renew({ leaseId, viewerId, ttlSeconds: config.leaseTtlSeconds }),
+        );
+        switch (result.status) {
+          case "renewed":
+            state.contentId = result.lease.contentId;
+            return jsonResponse(200, leaseBody(result.lease));
+          case "not_found":
+            throw new HttpError(404, "Lease not found", "lease_not_found");
+          case "expired":
+            throw new HttpError(410, "Lease expired", "lease_expired");
+          case "wrong_viewer":
+            throw new HttpError(403, "Lease belongs to another viewer", "lease_forbidden");
+        }
+        break;
+      }
+      case "lease_release": {
+        const store = requireStore();
+        const leaseId = checkedLeaseId(second);
+        const result = await storeCall(() => store.release({ leaseId, viewerId }));
+        if (result.status === "not_found") throw new HttpError(404, "Lease not found", "lease_not_found");
+        if (result.status === "wrong_viewer") {
+          throw new HttpError(403, "Lease belongs to another viewer", "lease_forbidden");
+        }
+        return emptyResponse(204);
+      }
+    }
+    throw new Error("unreachable route");
+  }
+
+  function preflight(request: KeyServerRequest<TEvent>, cors: Record<string, string>): KeyServerResponse {
+    const match = matchRoute("OPTIONS", request.path);
+    if (match.kind !== "method_not_allowed") throw new HttpError(404, "Not found", "not_found");
+    const allow = match.allow.join(", ");
+    if (!cors["access-control-allow-origin"]) return emptyResponse(204, { allow });
+    return emptyResponse(204, {
+      allow,
+      "access-control-allow-methods": allow,
+      "access-control-allow-headers": ALLOWED_REQUEST_HEADERS,
+      "access-control-max-age": String(config.corsMaxAgeSeconds),
+    });
+  }
+
+  async function authenticate(event: TEvent): Promise<AuthResult> {
+    if (!options.authenticate) return { ok: true };
+    let result: AuthResult;
+    try {
+      result = await options.authenticate(event);
+    } catch (error) {
+      // The exception text may hold a token or a stack; it goes to neither the log nor the viewer.
+      logger.error(`authenticate threw ${errorName(error)}; answering 500`);
+      throw new HttpError(500, "Internal server error", "internal");
+    }
+    if (typeof result !== "object" || result === null || typeof result.ok !== "boolean") {
+      logger.error("authenticate returned neither { ok: true } nor { ok: false, status, reason }");
+      throw new HttpError(500, "Internal server error", "internal");
+    }
+    if (result.ok) return result;
+    const status =
+      Number.isInteger(result.status) && result.status >= 400 && result.status <= 599 ? result.status : 401;
+    const reason = typeof result.reason === "string" && result.reason !== "" ? result.reason : "Unauthorized";
+    throw new HttpError(status, reason);
+  }
+
+  async function viewerOf(event: TEvent, auth: AuthResult): Promise<string> {
+    let viewerId: unknown;
+    if (options.getViewerId) {
+      try {
+        viewerId = await options.getViewerId(event);
+      } catch {
+        throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
+      }
+    } else {
+      viewerId = auth.ok && auth.viewerId !== undefined ? auth.viewerId : ANONYMOUS_VIEWER;
+    }
+    if (typeof viewerId !== "string" || viewerId === "" || viewerId.length > MAX_VIEWER_ID_LENGTH) {
+      throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
+    }
+    return viewerId;
+  }
+
+  function requireStore(): LeaseStore {
+    if (!leaseStore) throw new HttpError(404, "Leases are not enabled on this server", "leases_disabled");
+    return leaseStore;
+  }
+
+  async function requireLease(
+    headers: Readonly<Record<string, string>>,
+    contentId: string,
+    viewerId: string,
+  ): Promise<void> {
+    if (!leaseStore) return;
+    const leaseId = headers[LEASE_HEADER];
+    if (leaseId === undefined || leaseId === "") {
+      throw new HttpError(
+        403,
+        "A lease is required: send its id in the X-Blindcast-Lease header",
+        "lease_required",
+      );
+    }
+    if (!isLeaseIdFormat(leaseId)) throw new HttpError(403, "Lease not found", "lease_not_found");
+    const lookup = await storeCall(() => leaseStore.get(leaseId));
+    if (lookup.status === "not_found") throw new HttpError(403, "Lease not found", "lease_not_found");
+    if (lookup.status === "expired") throw new HttpError(403, "Lease expired", "lease_expired");
+    if (lookup.lease.viewerId !== viewerId) {
+      throw new HttpError(403, "Lease belongs to another viewer", "lease_forbidden");
+    }
+    if (lookup.lease.contentId !== contentId) {
+      throw new HttpError(403, "Lease is for other content", "lease_forbidden");
+    }
+  }
+
+  async function storeCall<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      logger.error(`lease store failed (${errorName(error)}); answering 503`);
+      throw new HttpError(503, "Lease store unavailable, try again shortly", "store_unavailable", {
+        "retry-after": "1",
+      });
+    }
+  }
+
+  function leaseBody(lease: Lease): LeaseResponseBody {
+    return {
+      leaseId: lease.leaseId,
+      contentId: lease.contentId,
+      expiresAt: lease.expiresAt.toISOString(),
+      ttlSeconds: config.leaseTtlSeconds,
+    };
+  }
+
+  function emitAudit(record: AuditRecord): void {
+    if (!config.audit) return;
+    try {
+      config.audit(record);
+    } catch (error) {
+      logger.error(`audit sink threw ${errorName(error)}`);
+    }
+  }
+
+  return async (request) => {
+    const started = performance.now();
+    const state: RequestState = { route: "unmatched" };
+    let response: KeyServerResponse;
+    try {
+      response = await handle(request, state);
+    } catch (error) {
+      if (error instanceof HttpError) {
+        state.reason = error.reason;
+        response = error.toResponse();
+      } else {
+        state.reason = "Internal server error";
+        logger.error(`unexpected ${errorName(error)} while answering a request; answering 500`);
+        response = new HttpError(500, "Internal server error", "internal").toResponse();
+      }
+    }
+    emitAudit({
+      type: "blindcast.keys.request",
+      time: new Date().toISOString(),
+      requestId: request.requestId,
+      method: request.method,
+      route: state.route,
+      contentId: state.contentId,
+      epoch: state.epoch,
+      viewerId: state.viewerId,
+      status: response.statusCode,
+      reason: state.reason,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    });
+    return response;
+  };
+}
+
+interface ResolvedConfig<TEvent> {
+  deriver: ReturnType<typeof createKeyDeriver>;
+  cors: ReturnType<typeof createCorsPolicy>;
+  leaseStore: LeaseStore | undefined;
+  leaseTtlSeconds: number;
+  maxConcurrentLeases: number | undefined;
+  corsMaxAgeSeconds: number;
+  audit: ((record: AuditRecord) => void) | undefined;
+  logger: KeyServerLogger;
+  options: KeyServerOptions<TEvent>;
+}
+
+function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>): ResolvedConfig<TEvent> {
+  if (typeof options !== "object" || options === null) {
+    throw new KeyServerConfigError("options are required: { masterKey, salt, corsOrigins, ... }");
+  }
+  if (options.masterKey === undefined) throw new KeyServerConfigError("masterKey is required");
+  if (options.salt === undefined) throw new KeyServerConfigError("salt is required");
+  try {
+    assertSecretLengths(options.masterKey, options.salt);
+  } catch (error) {
+    if (error instanceof BlindcastCryptoError) throw new KeyServerConfigError(error.message);
+    throw error;
+  }
+  if (options.corsOrigins === undefined || options.corsOrigins === null) {
+    throw new KeyServerConfigError("corsOrigins is required (comma-separated origins, or *)");
+  }
+  const cors = createCorsPolicy(options.corsOrigins);
+  const logger = options.logger ?? console;
+
+  const leaseTtlSeconds = options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+  if (
+    !Number.isInteger(leaseTtlSeconds) ||
+    leaseTtlSeconds < MIN_LEASE_TTL_SECONDS ||
+    leaseTtlSeconds > MAX_LEASE_TTL_SECONDS
+  ) {
+    throw new KeyServerConfigError(
+      `leaseTtlSeconds must be an integer from ${MIN_LEASE_TTL_SECONDS} to ${MAX_LEASE_TTL_SECONDS}`,
+    );
+  }
+  const max = options.maxConcurrentLeases;
+  if (max !== undefined) {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new KeyServerConfigError("maxConcurrentLeases must be a positive integer");
+    }
+    if (!options.leaseStore) throw new KeyServerConfigError("maxConcurrentLeases needs a leaseStore");
+  }
+  const corsMaxAgeSeconds = options.corsMaxAgeSeconds ?? DEFAULT_CORS_MAX_AGE_SECONDS;
+  if (!Number.isInteger(corsMaxAgeSeconds) || corsMaxAgeSeconds < 0) {
+    throw new KeyServerConfigError("corsMaxAgeSeconds must be a non-negative integer");
+  }
+  for (const name of ["authenticate", "getViewerId", "audit"] as const) {
+    const value = options[name];
+    if (value !== undefined && value !== false && typeof value !== "function") {
+      throw new KeyServerConfigError(`${name} must be a function`);
+    }
+  }
+  if (options.leaseStore !== undefined) {
+    const store = options.leaseStore as Partial<LeaseStore>;
+    for (const method of ["create", "get", "renew", "release"] as const) {
+      if (typeof store[method] !== "function") {
+        throw new KeyServerConfigError(`leaseStore must implement ${method}()`);
+      }
+    }
+  }
+
+  if (!options.authenticate) {
+    logger.warn(
+      "blindcast keys: no authenticate option, so keys are served to anyone who can reach this server",
+    );
+  }
+  if (max !== undefined && !options.getViewerId && !options.authenticate) {
+    logger.warn(
+      "blindcast keys: maxConcurrentLeases without getViewerId or authenticate caps all viewers together",
+    );
+  }
+
+  return {
+    deriver: createKeyDeriver(options.masterKey, options.salt),
+    cors,
+    leaseStore: options.leaseStore,
+    leaseTtlSeconds,
+    maxConcurrentLeases: max,
+    corsMaxAgeSeconds,
+    audit: options.audit === false ? undefined : (options.audit ?? jsonLinesAudit),
+    logger,
+    options,
+  };
+}
+
+function checkedContentId(value: unknown): string {
+  const problem = contentIdProblem(value);
+  if (problem !== undefined) throw new HttpError(400, problem, "bad_request");
+  return value as string;
+}
+
+function checkedEpoch(text: string): number {
+  try {
+    return parseEpoch(text);
+  } catch (error) {
+    throw new HttpError(400, (error as Error).message, "bad_request");
+  }
+}
+
+function checkedLeaseId(value: unknown): string {
+  if (!isLeaseIdFormat(value)) {
+    throw new HttpError(
+      400,
+      "leaseId must be a string of 16 to 128 characters A-Z a-z 0-9 _ -",
+      "bad_request",
+    );
+  }
+  return value;
+}
+
+function withHeaders(response: KeyServerResponse, extra: Record<string, string>): KeyServerResponse {
+  Object.assign(response.headers, extra);
+  return response;
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}

@@ -1,0 +1,74 @@
+import type { LeaseStore } from "../lease-store.js";
+
+/** What `authenticate` answers: let the request through (optionally naming the viewer), or refuse it. */
+export type AuthResult = { ok: true; viewerId?: string } | { ok: false; status: number; reason: string };
+
+/** One structured record per request. Never holds key bytes, tokens, lease ids or the master key. */
+export interface AuditRecord {
+  type: "blindcast.keys.request";
+  time: string;
+  requestId?: string | undefined;
+  method: string;
+  route: RouteName | "unmatched";
+  contentId?: string | undefined;
+  epoch?: number | undefined;
+  viewerId?: string | undefined;
+  status: number;
+  /** Why the request was refused, when it was. */
+  reason?: string | undefined;
+  durationMs: number;
+}
+
+export type RouteName = "content_key" | "epoch_key" | "lease_create" | "lease_renew" | "lease_release";
+
+/** Where warnings and errors go; `console` by default. Messages never contain secrets. */
+export interface KeyServerLogger {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/**
+ * Options shared by every adapter. `TEvent` is what the adapter hands to your callbacks: for the
+ * Lambda and node:http adapters, an API Gateway event with lowercase header names.
+ */
+export interface KeyServerOptions<TEvent> {
+  /** The master key, at least 16 bytes (32 recommended). Keep it in a secret store. */
+  masterKey: Uint8Array;
+  /** The HKDF salt, at least 16 bytes. */
+  salt: Uint8Array;
+  /** Comma-separated exact origins (`https://app.example.com`) or `*`; also accepts an array. */
+  corsOrigins: string | readonly string[];
+  /** Decides whether a request may proceed. Without it, keys are served to anyone. */
+  authenticate?: (event: TEvent) => AuthResult | Promise<AuthResult>;
+  /** Enables leases: every key request must then present a live lease. */
+  leaseStore?: LeaseStore;
+  /**
+   * Names the viewer a lease belongs to. Without it, the `viewerId` from `authenticate` is used;
+   * without both, every request is the viewer `"anonymous"`.
+   */
+  getViewerId?: (event: TEvent) => string | undefined | Promise<string | undefined>;
+  /** Lease lifetime in seconds, 10 to 86400. Default 60. */
+  leaseTtlSeconds?: number;
+  /** At most this many live leases per viewer; more answers 429. Default: no limit. */
+  maxConcurrentLeases?: number;
+  /** Receives one record per request; `false` turns auditing off. Default: a JSON line on stdout. */
+  audit?: false | ((record: AuditRecord) => void);
+  /** Preflight cache lifetime in seconds (`Access-Control-Max-Age`). Default 7200. */
+  corsMaxAgeSeconds?: number;
+  logger?: KeyServerLogger;
+}
+
+export const DEFAULT_LEASE_TTL_SECONDS = 60;
+export const MIN_LEASE_TTL_SECONDS = 10;
+export const MAX_LEASE_TTL_SECONDS = 86_400;
+export const DEFAULT_CORS_MAX_AGE_SECONDS = 7200;
+/** Largest request body accepted, in bytes. */
+export const MAX_BODY_BYTES = 4096;
+
+/** A configuration mistake, thrown when the server is created so it fails at deploy, not per request. */
+export class KeyServerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "KeyServerConfigError";
+  }
+}

@@ -1,0 +1,36 @@
+export { jsonLinesAudit } from "./core/audit.js";
+export { ALLOWED_REQUEST_HEADERS } from "./core/cors.js";
+export {
+  ANONYMOUS_VIEWER,
+  createKeyServer,
+  type KeyServerHandler,
+  type KeyServerRequest,
+  LEASE_HEADER,
+  type LeaseResponseBody,
+} from "./core/key-server.js";
+export {
+  type AuditRecord,
+  type AuthResult,
+  DEFAULT_LEASE_TTL_SECONDS,
+  KeyServerConfigError,
+  type KeyServerLogger,
+  type KeyServerOptions,
+  MAX_BODY_BYTES,
+  MAX_LEASE_TTL_SECONDS,
+  MIN_LEASE_TTL_SECONDS,
+  type RouteName,
+} from "./core/options.js";
+export type { ErrorCode, KeyServerResponse } from "./core/response.js";
+export {
+  type CreateLeaseInput,
+  type CreateLeaseResult,
+  isLeaseIdFormat,
+  type Lease,
+  type LeaseLookup,
+  type LeaseStore,
+  newLeaseId,
+  type ReleaseLeaseInput,
+  type ReleaseLeaseResult,
+  type RenewLeaseInput,
+  type RenewLeaseResult,
+} from "./lease-store.js";

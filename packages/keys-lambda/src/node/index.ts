@@ -1,0 +1,50 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLambdaKeyServer, type LambdaKeyServerOptions } from "../lambda/index.js";
+import { toNodeListener } from "./listener.js";
+
+export { EnvConfigError, type KeyServerEnv, keyServerOptionsFromEnv } from "./env.js";
+export { type NodeRequestListener, toNodeListener } from "./listener.js";
+export { toApiGatewayEvent } from "./to-event.js";
+
+export interface NodeKeyServerOptions extends LambdaKeyServerOptions {
+  /** Port to listen on; 0 picks a free one. Default 8787. */
+  port?: number;
+  /** Interface to bind. Default 127.0.0.1: exposing a key server is a decision, not a default. */
+  hostname?: string;
+}
+
+export interface RunningKeyServer {
+  /** Base URL of the key routes, e.g. `http://127.0.0.1:8787/keys`: the player's `keyServerUrl`. */
+  keysUrl: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PORT = 8787;
+
+/** The Lambda handler, served by node:http: local behaviour is Lambda behaviour. */
+export async function startKeyServer(options: NodeKeyServerOptions): Promise<RunningKeyServer> {
+  const { port = DEFAULT_PORT, hostname = "127.0.0.1", ...serverOptions } = options;
+  const server = createServer(toNodeListener(createLambdaKeyServer(serverOptions)));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    keysUrl: `http://${host}:${address.port}/keys`,
+    port: address.port,
+    server,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,231 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { connect } from "node:net";
+import { bytesToHex } from "@blindcast/crypto";
+import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
+import {
+  EnvConfigError,
+  keyServerOptionsFromEnv,
+  type RunningKeyServer,
+  startKeyServer,
+} from "@blindcast/keys/node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
+
+const ORIGIN = "http://localhost:5173";
+
+describe("the key server over real HTTP (node:http adapter)", () => {
+  let server: RunningKeyServer;
+
+  beforeAll(async () => {
+    server = await startKeyServer({
+      masterKey,
+      salt,
+      corsOrigins: ORIGIN,
+      port: 0,
+      authenticate: (event) =>
+        event.headers?.authorization === "Bearer viewer-token"
+          ? { ok: true, viewerId: "viewer-1" }
+          : { ok: false, status: 401, reason: "Missing token" },
+      leaseStore: createMemoryLeaseStore(),
+      audit: false,
+      logger: recordingLogger(),
+    });
+  });
+  afterAll(() => server.close());
+
+  const auth = { authorization: "Bearer viewer-token" };
+
+  it("binds to loopback and reports the keys URL", () => {
+    expect(server.keysUrl).toBe(`http://127.0.0.1:${server.port}/keys`);
+  });
+
+  it("runs a whole session: lease, content key, epoch keys, renew, release", async () => {
+    const created = await fetch(`${server.keysUrl}/leases`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", origin: ORIGIN },
+      body: JSON.stringify({ contentId: "movie-42" }),
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get("access-control-allow-origin")).toBe(ORIGIN);
+    const lease = (await created.json()) as { leaseId: string; ttlSeconds: number };
+    expect(lease.ttlSeconds).toBe(60);
+
+    const withLease = { ...auth, "x-blindcast-lease": lease.leaseId, origin: ORIGIN };
+    const content = await fetch(`${server.keysUrl}/movie-42`, { headers: withLease });
+    expect(content.status).toBe(200);
+    expect(content.headers.get("content-type")).toBe("application/octet-stream");
+    expect(content.headers.get("cache-control")).toBe("no-store");
+    expect(bytesToHex(new Uint8Array(await content.arrayBuffer()))).toBe(vectorFor("movie-42"));
+
+    for (const epoch of [0, 1, 7]) {
+      const response = await fetch(`${server.keysUrl}/movie-42/${epoch}`, { headers: withLease });
+      expect(bytesToHex(new Uint8Array(await response.arrayBuffer()))).toBe(vectorFor("movie-42", epoch));
+    }
+
+    const renewed = await fetch(`${server.keysUrl}/leases/renew`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ leaseId: lease.leaseId }),
+    });
+    expect(renewed.status).toBe(200);
+
+    const released = await fetch(`${server.keysUrl}/leases/${lease.leaseId}`, {
+      method: "DELETE",
+      headers: auth,
+    });
+    expect(released.status).toBe(204);
+    const after = await fetch(`${server.keysUrl}/movie-42`, { headers: withLease });
+    expect(after.status).toBe(403);
+    expect(await after.json()).toEqual({ error: "Lease not found", code: "lease_not_found" });
+  });
+
+  it("answers a browser preflight", async () => {
+    const response = await fetch(`${server.keysUrl}/movie-42/3`, {
+      method: "OPTIONS",
+      headers: {
+        origin: ORIGIN,
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization,x-blindcast-lease",
+      },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get("access-control-allow-headers")).toContain("x-blindcast-lease");
+  });
+
+  it("refuses without a token, and from another origin", async () => {
+    expect((await fetch(`${server.keysUrl}/movie-42`)).status).toBe(401);
+    const foreign = await fetch(`${server.keysUrl}/movie-42`, {
+      headers: { ...auth, origin: "http://evil.localhost" },
+    });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("refuses a repeated Authorization header, which node:http alone would silently drop", async () => {
+    const status = await rawRequest(server.port, "GET", "/keys/movie-42", [
+      ["authorization", "Bearer viewer-token"],
+      ["authorization", "Bearer someone-else"],
+    ]);
+    expect(status.code).toBe(400);
+    expect(status.body).toContain("Header authorization must appear once");
+  });
+
+  it("refuses an oversized body with 400 without reading it all", async () => {
+    const response = await fetch(`${server.keysUrl}/leases`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ contentId: "a", pad: "x".repeat(200_000) }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: "Request body is over 4096 bytes", code: "bad_request" });
+  });
+});
+
+/** Sends exact bytes over TCP, so repeated headers reach the server as a browser or proxy could send them. */
+async function rawRequest(port: number, method: string, path: string, headers: [string, string][]) {
+  const socket = connect(port, "127.0.0.1");
+  await once(socket, "connect");
+  const lines = [
+    `${method} ${path} HTTP/1.1`,
+    "host: 127.0.0.1",
+    "connection: close",
+    ...headers.map(([k, v]) => `${k}: ${v}`),
+  ];
+  socket.end(`${lines.join("\r\n")}\r\n\r\n`);
+  let text = "";
+  socket.setEncoding("utf8");
+  for await (const chunk of socket) text += chunk;
+  const code = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
+  return { code, body: text.slice(text.indexOf("\r\n\r\n") + 4) };
+}
+
+describe("configuration from the environment", () => {
+  const base = { MASTER_KEY: MASTER_KEY_HEX, SALT: SALT_HEX, CORS_ORIGINS: ORIGIN };
+
+  it("reads the Lambda's variables plus PORT and lease settings", () => {
+    const { options, summary } = keyServerOptionsFromEnv({
+      ...base,
+      PORT: "9000",
+      LEASE_TTL_SECONDS: "45",
+      MAX_CONCURRENT_LEASES: "3",
+    });
+    expect(options).toMatchObject({
+      port: 9000,
+      hostname: "127.0.0.1",
+      leaseTtlSeconds: 45,
+      maxConcurrentLeases: 3,
+      corsOrigins: ORIGIN,
+    });
+    expect(bytesToHex(options.masterKey)).toBe(MASTER_KEY_HEX);
+    expect(options.leaseStore).toBeDefined();
+    expect(summary).toContain("leases: in memory (lost when this process stops)");
+  });
+
+  it.each<[Record<string, string>, RegExp]>([
+    [{ MASTER_KEY: "" }, /MASTER_KEY is not set/],
+    [{ MASTER_KEY: "abc" }, /MASTER_KEY: Hex string has odd length/],
+    [{ SALT: "zz".repeat(16) }, /SALT: Hex string has a non-hex character/],
+    [{ CORS_ORIGINS: " " }, /CORS_ORIGINS is not set/],
+    [{ PORT: "http" }, /PORT must be an integer from 0 to 65535/],
+    [{ PORT: "70000" }, /PORT must be/],
+    [{ LEASE_TTL_SECONDS: "5" }, /LEASE_TTL_SECONDS must be an integer from 10/],
+    [{ LEASES: "maybe" }, /LEASES must be "on" or "off"/],
+    [{ LEASES: "off", MAX_CONCURRENT_LEASES: "2" }, /MAX_CONCURRENT_LEASES needs leases/],
+  ])("refuses %j", (override, message) => {
+    expect(() => keyServerOptionsFromEnv({ ...base, ...override })).toThrow(EnvConfigError);
+    expect(() => keyServerOptionsFromEnv({ ...base, ...override })).toThrow(message);
+  });
+});
+
+describe("the blindcast-keys CLI", () => {
+  const cli = new URL("../dist/node/cli.js", import.meta.url).pathname;
+
+  it("serves the contract's keys over HTTP", async () => {
+    const child = spawn(process.execPath, [cli], {
+      env: {
+        ...process.env,
+        MASTER_KEY: MASTER_KEY_HEX,
+        SALT: SALT_HEX,
+        CORS_ORIGINS: "*",
+        PORT: "0",
+        LEASES: "off",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      let stderr = "";
+      child.stderr.setEncoding("utf8");
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (chunk: string) => {
+          stderr += chunk;
+          const match = /listening on (http:\/\/\S+)/.exec(stderr);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.once("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+      });
+      expect(stderr).toContain("leases: off");
+      expect(stderr).toContain("no authenticate option");
+      expect(stderr).not.toContain(MASTER_KEY_HEX);
+      const response = await fetch(`${url}/demo/1`);
+      expect(bytesToHex(new Uint8Array(await response.arrayBuffer()))).toBe(vectorFor("demo", 1));
+    } finally {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+  });
+
+  it("exits 2 with a clear message when configuration is missing", async () => {
+    const child = spawn(process.execPath, [cli], {
+      env: { PATH: process.env.PATH ?? "", SALT: SALT_HEX, CORS_ORIGINS: "*" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    const [code] = await once(child, "exit");
+    expect(code).toBe(2);
+    expect(stderr).toContain("blindcast-keys: MASTER_KEY is not set");
+  });
+});

@@ -1,0 +1,120 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { bytesToHex } from "@blindcast/crypto";
+import { describe, expect, it } from "vitest";
+
+// Every ```ts block in the README and docs/ must compile as a user's code would (strict, ESM,
+// importing the packages by name) and, where it can run alone, run unchanged.
+const root = new URL("..", import.meta.url).pathname;
+const docs = ["README.md", ...readdirSync(join(root, "docs")).map((f) => `docs/${f}`)].filter((f) =>
+  f.endsWith(".md"),
+);
+
+interface Example {
+  name: string;
+  file: string;
+  code: string;
+}
+
+const examples: Example[] = docs.flatMap((doc) => {
+  const text = readFileSync(join(root, doc), "utf8");
+  return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((match, i) => ({
+    name: `${doc} example ${i + 1}`,
+    file: `${doc.replace(/[/.]/g, "_")}_${i + 1}`,
+    code: match[1] ?? "",
+  }));
+});
+
+// Names the documentation leaves to the reader, declared only where a block uses them.
+const PLACEHOLDERS: Record<string, string> = {
+  verifyJwt: "declare function verifyJwt(token: string, secret: string): Promise<boolean>;",
+};
+
+const vectors = JSON.parse(readFileSync(join(root, "../shared/key-derivation-vectors.json"), "utf8")) as {
+  masterKey: string;
+  salt: string;
+  contentId: string;
+  epoch?: number;
+  key: string;
+}[];
+const demoKey = vectors.find((v) => v.contentId === "demo" && v.epoch === undefined)!;
+
+describe("documentation examples", () => {
+  const dir = join(root, ".docs-check");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+  writeFileSync(
+    join(dir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        strict: true,
+        skipLibCheck: true,
+        lib: ["ES2022", "DOM"],
+        types: ["node"],
+        outDir: "out",
+        rootDir: ".",
+      },
+      include: ["*.ts"],
+    }),
+  );
+  for (const example of examples) {
+    const prelude = Object.entries(PLACEHOLDERS)
+      .filter(([name]) => example.code.includes(name) && !example.code.includes(`function ${name}`))
+      .map(([, declaration]) => declaration);
+    writeFileSync(join(dir, `${example.file}.ts`), [...prelude, example.code].join("\n"));
+  }
+
+  it("finds the examples", () => {
+    expect(examples.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("all compile with strict TypeScript against the published types", () => {
+    const tsc = join(root, "node_modules/.bin/tsc");
+    let output = "";
+    try {
+      execFileSync(tsc, ["-p", dir], { encoding: "utf8" });
+    } catch (error) {
+      output = String((error as { stdout?: string }).stdout ?? error);
+    }
+    expect(output).toBe("");
+  });
+
+  const runnable = examples.filter(
+    (e) => !/\bdeclare\b/.test(e.code) && !Object.keys(PLACEHOLDERS).some((n) => e.code.includes(n)),
+  );
+  it.each(runnable.map((e) => [e.name, e] as const))("%s runs unchanged", async (_, example) => {
+    Object.assign(process.env, {
+      MASTER_KEY: demoKey.masterKey,
+      SALT: demoKey.salt,
+      CORS_ORIGINS: "https://app.example.com",
+    });
+    const logged: string[] = [];
+    const log = console.log;
+    console.log = (...args: unknown[]) => logged.push(args.join(" "));
+    let module: { handler?: (event: unknown) => Promise<{ statusCode: number; body: string }> };
+    try {
+      module = await import(join(dir, "out", `${example.file}.js`));
+    } finally {
+      console.log = log;
+    }
+    // A `console.log(x) // value` line documents its output: check it.
+    for (const [, expected] of example.code.matchAll(/console\.log\(.*\)\s*\/\/\s*(\S+)/g)) {
+      expect(logged).toContain(expected);
+    }
+    if (module.handler) {
+      const result = await module.handler({
+        version: "2.0",
+        rawPath: "/keys/demo",
+        headers: { authorization: "Bearer token" },
+        requestContext: { http: { method: "GET" }, stage: "$default" },
+      });
+      expect(result.statusCode).toBe(200);
+      expect(bytesToHex(new Uint8Array(Buffer.from(result.body, "base64")))).toBe(demoKey.key);
+    }
+  });
+});
