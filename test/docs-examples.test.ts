@@ -29,6 +29,9 @@ const examples: Example[] = docs.flatMap((doc) => {
 // Names the documentation leaves to the reader, declared only where a block uses them.
 const PLACEHOLDERS: Record<string, string> = {
   verifyJwt: "declare function verifyJwt(token: string, secret: string): Promise<boolean>;",
+  videoElement: "declare const videoElement: HTMLVideoElement;",
+  getAccessToken: "declare function getAccessToken(options: { forceRefresh: boolean }): Promise<string>;",
+  showMessage: "declare function showMessage(text: string): void;",
 };
 
 const vectors = JSON.parse(readFileSync(join(root, "../shared/key-derivation-vectors.json"), "utf8")) as {

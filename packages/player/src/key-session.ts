@@ -1,0 +1,128 @@
+import { Emitter } from "./emitter.js";
+import { BlindcastPlayerError, LEASE_ENDING_CODES } from "./errors.js";
+import type { PlayerEventMap } from "./events.js";
+import { KeyCache } from "./key-cache.js";
+import { KeyServerClient } from "./key-server-client.js";
+import { type KeyRef, keyName } from "./key-uri.js";
+import { asPlayerError, type LeaseInfo, LeaseKeeper } from "./lease-keeper.js";
+import { type KeySessionOptions, resolveSessionOptions } from "./options.js";
+import { TokenCache } from "./token.js";
+
+const KEY_BYTES = 16;
+
+/**
+ * The key machinery without hls.js: token, lease, key cache, retries and events. `createPlayer`
+ * builds on it; use it directly to give Blindcast keys to an hls.js instance you manage.
+ */
+export interface KeySession {
+  on<E extends keyof PlayerEventMap>(event: E, listener: (payload: PlayerEventMap[E]) => void): () => void;
+  off<E extends keyof PlayerEventMap>(event: E, listener: (payload: PlayerEventMap[E]) => void): void;
+  /**
+   * Starts the lease for `contentId` at once, in parallel with whatever else is loading, and
+   * optionally fetches `firstKey` as soon as the lease exists.
+   */
+  start(contentId: string, firstKey?: KeyRef): void;
+  /** The key, from memory or the key server; each key is fetched at most once. */
+  key(ref: KeyRef): Promise<Uint8Array>;
+  /** Fetches a key ahead of need; failures surface when the key is actually requested. */
+  prefetch(ref: KeyRef): void;
+  /** Whether the key is held or on its way. */
+  has(ref: KeyRef): boolean;
+  readonly lease: LeaseInfo | undefined;
+  /** The error that ended the session, if one did. */
+  readonly failure: BlindcastPlayerError | undefined;
+  readonly prefetchKeys: number;
+  /** Stops renewals, releases the lease (keepalive) and wipes every key held. */
+  destroy(): Promise<void>;
+}
+
+export function createKeySession(options: KeySessionOptions): KeySession {
+  const settings = resolveSessionOptions(options);
+  const events = new Emitter<PlayerEventMap>();
+  const lifetime = new AbortController();
+  const client = new KeyServerClient(
+    settings.keyServerUrl,
+    new TokenCache(settings.getToken),
+    settings.retry,
+    lifetime.signal,
+  );
+  const cache = new KeyCache();
+  let failure: BlindcastPlayerError | undefined;
+
+  const fail = (error: BlindcastPlayerError) => {
+    if (failure || lifetime.signal.aborted) return;
+    error.fatal = true;
+    failure = error;
+    leases.stop();
+    events.emit("error", error);
+  };
+  const leases = new LeaseKeeper(client, events, settings.leases, settings.retry, lifetime.signal, fail);
+
+  async function fetchKey(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
+    const leaseId = await leases.leaseIdFor(ref.contentId);
+    const started = performance.now();
+    const response = await client.request({ method: "GET", path: `/${keyName(ref)}`, leaseId, subject: ref });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (bytes.length !== KEY_BYTES) {
+      bytes.fill(0);
+      throw new BlindcastPlayerError(
+        "KEY_INVALID",
+        `Key server answered ${bytes.length} bytes for key ${keyName(ref)}; an AES-128 key is exactly 16`,
+        { contentId: ref.contentId, epoch: ref.epoch },
+      );
+    }
+    events.emit("keyloaded", {
+      contentId: ref.contentId,
+      epoch: ref.epoch,
+      durationMs: performance.now() - started,
+      prefetch,
+    });
+    return bytes;
+  }
+
+  function load(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
+    if (failure) return Promise.reject(failure);
+    if (lifetime.signal.aborted) return Promise.reject(new Error("key session destroyed"));
+    const { key, fresh } = cache.get(keyName(ref), () => fetchKey(ref, prefetch));
+    if (fresh) {
+      key.catch((error: unknown) => {
+        if (lifetime.signal.aborted) return;
+        const playerError = asPlayerError(error);
+        if (LEASE_ENDING_CODES.has(playerError.code) && leases.lost(playerError)) return;
+        if (!prefetch) fail(playerError);
+      });
+    }
+    return key;
+  }
+
+  return {
+    on: (event, listener) => events.on(event, listener),
+    off: (event, listener) => events.off(event, listener),
+    start(contentId, firstKey) {
+      if (failure || lifetime.signal.aborted) return;
+      void leases.start(contentId);
+      if (firstKey) load(firstKey, true).catch(() => {});
+    },
+    key: (ref) => load(ref, false),
+    prefetch(ref) {
+      load(ref, true).catch(() => {});
+    },
+    has: (ref) => cache.has(keyName(ref)),
+    get lease() {
+      return leases.current;
+    },
+    get failure() {
+      return failure;
+    },
+    prefetchKeys: settings.prefetchKeys,
+    async destroy() {
+      if (lifetime.signal.aborted) return;
+      leases.stop();
+      const release = leases.release();
+      lifetime.abort(new Error("key session destroyed"));
+      cache.wipe();
+      await release;
+      events.clear();
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { BlindcastPlayerError } from "./errors.js";
+
+/**
+ * Playlists name keys by content and epoch, never by server, so one packaged stream plays against
+ * any key server:
+ *
+ *     #EXT-X-KEY:METHOD=AES-128,URI="blindcast://keys/movie-42/7",IV=0x…
+ *
+ * `blindcast://keys/{contentId}` names the content key, `blindcast://keys/{contentId}/{epoch}`
+ * the key of one rotation epoch. The player fetches them from `{keyServerUrl}/{contentId}` and
+ * `{keyServerUrl}/{contentId}/{epoch}`.
+ */
+export const KEY_URI_PREFIX = "blindcast://keys/";
+
+export interface KeyRef {
+  contentId: string;
+  /** Absent for the content key. */
+  epoch?: number | undefined;
+}
+
+const CONTENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+const EPOCH = /^(0|[1-9][0-9]{0,9})$/;
+const MAX_EPOCH = 4294967295;
+
+export function isBlindcastKeyUri(uri: string): boolean {
+  return uri.startsWith(KEY_URI_PREFIX);
+}
+
+/** Parses a blindcast key URI; throws `INVALID_KEY_URI` for anything not exactly of that form. */
+export function parseKeyUri(uri: string): KeyRef {
+  if (!isBlindcastKeyUri(uri)) throw invalid(uri);
+  const parts = uri.slice(KEY_URI_PREFIX.length).split("/");
+  const [contentId, epochText] = parts;
+  if (
+    parts.length > 2 ||
+    contentId === undefined ||
+    !CONTENT_ID.test(contentId) ||
+    contentId === "." ||
+    contentId === ".."
+  ) {
+    throw invalid(uri);
+  }
+  if (epochText === undefined) return { contentId };
+  if (!EPOCH.test(epochText) || Number(epochText) > MAX_EPOCH) throw invalid(uri);
+  return { contentId, epoch: Number(epochText) };
+}
+
+export function formatKeyUri(ref: KeyRef): string {
+  return ref.epoch === undefined
+    ? `${KEY_URI_PREFIX}${ref.contentId}`
+    : `${KEY_URI_PREFIX}${ref.contentId}/${ref.epoch}`;
+}
+
+/** Where a key lives on a key server whose base URL is `keyServerUrl` (…/keys). */
+export function keyUrl(keyServerUrl: string, ref: KeyRef): string {
+  return ref.epoch === undefined
+    ? `${keyServerUrl}/${ref.contentId}`
+    : `${keyServerUrl}/${ref.contentId}/${ref.epoch}`;
+}
+
+export function keyName(ref: KeyRef): string {
+  return ref.epoch === undefined ? ref.contentId : `${ref.contentId}/${ref.epoch}`;
+}
+
+function invalid(uri: string): BlindcastPlayerError {
+  return new BlindcastPlayerError(
+    "INVALID_KEY_URI",
+    `Key URI "${uri.slice(0, 200)}" is not of the form blindcast://keys/{contentId}[/{epoch}]`,
+  );
+}

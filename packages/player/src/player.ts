@@ -1,0 +1,221 @@
+import type Hls from "hls.js";
+import type { ErrorData, FragLoadingData, Fragment, HlsConfig, LevelLoadedData } from "hls.js";
+import { Emitter } from "./emitter.js";
+import { BlindcastPlayerError } from "./errors.js";
+import type { PlayerEventMap } from "./events.js";
+import { createBlindcastLoader, type LoaderClass } from "./hls-loader.js";
+import { createKeySession, type KeySession } from "./key-session.js";
+import type { KeyRef } from "./key-uri.js";
+import type { LeaseInfo } from "./lease-keeper.js";
+import { invalidOptions, type KeySessionOptions } from "./options.js";
+import { keysToPrefetch } from "./prefetch.js";
+
+/** Options of `createPlayer`: the key session's, plus hls.js configuration passed through. */
+export interface PlayerOptions extends KeySessionOptions {
+  /**
+   * hls.js configuration, passed through. A `loader` you give still loads everything but
+   * Blindcast keys. `enableSoftwareAES` is forced off: hls.js' software fallback would turn a
+   * wrong key into garbage frames instead of an error.
+   */
+  hlsConfig?: Partial<HlsConfig>;
+}
+
+export interface LoadOptions {
+  /**
+   * The content's id, as in its key URIs. Given here, the lease (and the first key) are
+   * requested at once, in parallel with the playlists; otherwise they wait for the playlist.
+   */
+  contentId?: string;
+  /**
+   * The key fetched at load, in parallel with the playlists: an epoch (default 0, the first epoch
+   * `blindcast-pack` writes), `"content"` for streams packaged without rotation, or `null`.
+   * Needs `contentId`.
+   */
+  firstKey?: number | "content" | null;
+}
+
+export interface BlindcastPlayer {
+  readonly video: HTMLVideoElement;
+  /** The underlying hls.js instance, for advanced use (levels, audio tracks, stats). */
+  readonly hls: Hls;
+  /** The lease currently held, if any. */
+  readonly lease: LeaseInfo | undefined;
+  /** Starts loading an HLS playlist (multivariant or media). */
+  load(src: string, options?: LoadOptions): void;
+  on<E extends keyof PlayerEventMap>(event: E, listener: (payload: PlayerEventMap[E]) => void): () => void;
+  off<E extends keyof PlayerEventMap>(event: E, listener: (payload: PlayerEventMap[E]) => void): void;
+  /** Stops playback, releases the lease (a keepalive request) and wipes every key from memory. */
+  destroy(): Promise<void>;
+}
+
+export type HlsConstructor = typeof Hls;
+
+const FORWARDED: (keyof PlayerEventMap)[] = [
+  "keyloaded",
+  "leasecreated",
+  "leaserenewed",
+  "leasereleased",
+  "leaselost",
+  "error",
+];
+const CONTENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/** `createPlayer` for a given hls.js build (full or light). */
+export function createPlayerWith(
+  HlsClass: HlsConstructor,
+  video: HTMLVideoElement,
+  options: PlayerOptions,
+): BlindcastPlayer {
+  if (
+    typeof video !== "object" ||
+    video === null ||
+    typeof (video as { canPlayType?: unknown }).canPlayType !== "function"
+  ) {
+    throw invalidOptions("createPlayer needs a <video> element as its first argument");
+  }
+  if (!HlsClass.isSupported()) {
+    // Native HLS (Safari without MSE) would fetch keys itself, without our token or lease.
+    throw new BlindcastPlayerError(
+      "MSE_UNSUPPORTED",
+      "This browser has no Media Source Extensions, which Blindcast playback needs (iOS Safari supports them from 17.1)",
+    );
+  }
+  if (!(globalThis as { crypto?: Crypto }).crypto?.subtle) {
+    throw new BlindcastPlayerError(
+      "MSE_UNSUPPORTED",
+      "WebCrypto is unavailable: serve the page over https (or from localhost)",
+    );
+  }
+  const session = createKeySession(options);
+  const events = new Emitter<PlayerEventMap>();
+  for (const name of FORWARDED) {
+    session.on(name, (payload) => events.emit(name, payload as never));
+  }
+
+  const userConfig = options.hlsConfig ?? {};
+  const baseLoader = (userConfig.loader ?? HlsClass.DefaultConfig.loader) as LoaderClass;
+  const hls = new HlsClass({
+    ...userConfig,
+    loader: createBlindcastLoader(session, baseLoader) as HlsConfig["loader"],
+    enableSoftwareAES: false,
+  });
+  hls.attachMedia(video);
+  let stopped = false;
+  let destroyed = false;
+
+  const stop = (error: BlindcastPlayerError) => {
+    if (stopped) return;
+    stopped = true;
+    hls.stopLoad();
+    video.pause();
+    // The session already reported its own failures; errors found here are reported now.
+    if (session.failure !== error) events.emit("error", error);
+    void session.destroy();
+  };
+  session.on("error", (error) => stop(error));
+
+  const prefetchFrom = (fragments: readonly Fragment[], index: number) => {
+    if (session.prefetchKeys === 0 || stopped) return;
+    const infos = fragments.map((frag) => ({ keyUri: keyUriOf(frag) }));
+    for (const ref of keysToPrefetch(infos, index, session.prefetchKeys)) {
+      if (!session.has(ref)) session.prefetch(ref);
+    }
+  };
+
+  hls.on(HlsClass.Events.LEVEL_LOADED, (_event: string, data: LevelLoadedData) => {
+    const details = data.details;
+    const position =
+      video.currentTime > 0
+        ? video.currentTime
+        : hls.config.startPosition >= 0
+          ? hls.config.startPosition
+          : details.live
+            ? details.edge - (hls.config.liveSyncDurationCount ?? 3) * details.targetduration
+            : 0;
+    const index = details.fragments.findIndex((frag) => frag.start + frag.duration > position);
+    prefetchFrom(details.fragments, Math.max(0, index));
+  });
+
+  hls.on(HlsClass.Events.FRAG_LOADING, (_event: string, data: FragLoadingData) => {
+    const frag = data.frag;
+    const details = hls.levels[frag.level]?.details;
+    if (!details || typeof frag.sn !== "number") return;
+    prefetchFrom(details.fragments, frag.sn - details.startSN);
+  });
+
+  hls.on(HlsClass.Events.ERROR, (_event: string, data: ErrorData) => {
+    if (stopped) return;
+    if (data.details === HlsClass.ErrorDetails.FRAG_DECRYPT_ERROR) {
+      // Keys are derived, so fetching the same key again cannot help: a decrypt failure means
+      // the server's master key does not match the one the content was packaged with.
+      return stop(
+        new BlindcastPlayerError("DECRYPTION_FAILED", "Segments did not decrypt with the key served", {
+          cause: data.error,
+        }),
+      );
+    }
+    if (!data.fatal) return;
+    if (session.failure) return stop(session.failure);
+    stop(
+      new BlindcastPlayerError("PLAYBACK_ERROR", `Playback failed: ${data.details}`, {
+        cause: data.error,
+      }),
+    );
+  });
+
+  return {
+    video,
+    hls,
+    get lease() {
+      return session.lease;
+    },
+    load(src, loadOptions = {}) {
+      if (destroyed) throw invalidOptions("this player was destroyed; create a new one");
+      if (typeof src !== "string" || src === "") throw invalidOptions("load needs the playlist URL");
+      const { contentId, firstKey = 0 } = loadOptions;
+      if (contentId !== undefined) {
+        if (
+          typeof contentId !== "string" ||
+          !CONTENT_ID.test(contentId) ||
+          contentId === "." ||
+          contentId === ".."
+        ) {
+          throw invalidOptions(
+            `contentId "${String(contentId)}" must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -`,
+          );
+        }
+        // Before loadSource, so the lease request leaves first and runs alongside the playlists.
+        session.start(contentId, firstKeyRef(contentId, firstKey));
+      }
+      hls.loadSource(src);
+    },
+    on: (event, listener) => events.on(event, listener),
+    off: (event, listener) => events.off(event, listener),
+    async destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      stopped = true;
+      hls.destroy();
+      await session.destroy();
+      events.clear();
+    },
+  };
+}
+
+function firstKeyRef(contentId: string, firstKey: LoadOptions["firstKey"]): KeyRef | undefined {
+  if (firstKey === null) return undefined;
+  if (firstKey === "content") return { contentId };
+  if (typeof firstKey !== "number" || !Number.isInteger(firstKey) || firstKey < 0 || firstKey > 4294967295) {
+    throw invalidOptions('firstKey must be an epoch (0 to 4294967295), "content" or null');
+  }
+  return { contentId, epoch: firstKey };
+}
+
+function keyUriOf(frag: Fragment): string | undefined {
+  const keys = frag.levelkeys;
+  if (!keys) return undefined;
+  const key = keys.identity ?? Object.values(keys)[0];
+  return key?.encrypted ? key.uri : undefined;
+}
+
+export type { KeySession };

@@ -1,0 +1,49 @@
+/** Retry policy for requests to the key server. */
+export interface RetrySettings {
+  /** Retries after the first attempt, for 5xx, 408, network errors and timeouts. Default 4. */
+  maxRetries?: number;
+  /** First backoff delay in ms; doubles each retry. Default 300. */
+  baseDelayMs?: number;
+  /** Largest backoff delay in ms. Default 5000. */
+  maxDelayMs?: number;
+  /** A request with no answer after this long counts as failed. Default 10000. */
+  timeoutMs?: number;
+}
+
+export type ResolvedRetry = Required<RetrySettings>;
+
+export const DEFAULT_RETRY: ResolvedRetry = {
+  maxRetries: 4,
+  baseDelayMs: 300,
+  maxDelayMs: 5000,
+  timeoutMs: 10_000,
+};
+
+/**
+ * Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries from
+ * many viewers spread out after an outage but none retries immediately.
+ */
+export function backoffDelay(
+  attempt: number,
+  retry: ResolvedRetry,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when aborted first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
