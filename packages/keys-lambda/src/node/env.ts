@@ -1,4 +1,5 @@
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
+import { createJwtAuthenticator } from "../jwt/index.js";
 import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
 import type { NodeKeyServerOptions } from "./index.js";
@@ -22,7 +23,8 @@ export interface EnvConfig {
 
 /**
  * Reads the same variables as the Lambda (`MASTER_KEY`, `SALT`, `CORS_ORIGINS`) plus the local
- * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`).
+ * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`) and, for bearer
+ * JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`).
  */
 export function keyServerOptionsFromEnv(env: KeyServerEnv): EnvConfig {
   const masterKey = hexVariable(env, "MASTER_KEY");
@@ -54,6 +56,20 @@ export function keyServerOptionsFromEnv(env: KeyServerEnv): EnvConfig {
   }
 
   const options: NodeKeyServerOptions = { masterKey, salt, corsOrigins, port, hostname };
+  const jwtSecret = env.JWT_SECRET?.trim();
+  if (jwtSecret) {
+    if (new TextEncoder().encode(jwtSecret).length < 32) {
+      throw new EnvConfigError("JWT_SECRET must be at least 32 bytes; generate with: openssl rand -hex 32");
+    }
+    options.authenticate = createJwtAuthenticator({
+      secret: jwtSecret,
+      ...(env.JWT_ISSUER ? { issuer: env.JWT_ISSUER } : {}),
+      ...(env.JWT_AUDIENCE ? { audience: env.JWT_AUDIENCE } : {}),
+    });
+    summary.push("auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub");
+  } else {
+    summary.push("auth: none (set JWT_SECRET to require bearer JWTs)");
+  }
   if (leaseStore) options.leaseStore = leaseStore;
   if (leaseTtlSeconds !== undefined) options.leaseTtlSeconds = leaseTtlSeconds;
   if (maxConcurrentLeases !== undefined) options.maxConcurrentLeases = maxConcurrentLeases;

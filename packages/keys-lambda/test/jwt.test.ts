@@ -1,0 +1,108 @@
+import { bytesToHex } from "@blindcast/crypto";
+import { createJwtAuthenticator } from "@blindcast/keys/jwt";
+import { createLambdaKeyServer } from "@blindcast/keys/lambda";
+import { keyServerOptionsFromEnv } from "@blindcast/keys/node";
+import { SignJWT } from "jose";
+import { describe, expect, it } from "vitest";
+import { jsonBody, keyBytes, v2Event } from "./support/events.js";
+import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
+
+const SECRET = "test-only-secret-0123456789abcdef0123456789";
+const sign = (
+  claims: Record<string, unknown>,
+  options: { secret?: string; expiresIn?: string; issuer?: string } = {},
+) => {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt();
+  if (options.expiresIn) jwt.setExpirationTime(options.expiresIn);
+  if (options.issuer) jwt.setIssuer(options.issuer);
+  return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET));
+};
+
+describe("createJwtAuthenticator", () => {
+  const authenticate = createJwtAuthenticator({ secret: SECRET, issuer: "https://id.example" });
+  const call = (authorization?: string) => authenticate({ headers: authorization ? { authorization } : {} });
+
+  it("accepts a valid token and names the viewer by sub", async () => {
+    const token = await sign({ sub: "viewer-9" }, { expiresIn: "5m", issuer: "https://id.example" });
+    expect(await call(`Bearer ${token}`)).toEqual({ ok: true, viewerId: "viewer-9" });
+  });
+
+  it.each<[string, () => Promise<string | undefined>, string]>([
+    ["no header", async () => undefined, "Missing token"],
+    ["not a bearer", async () => "Basic dXNlcjpwYXNz", "Malformed Authorization header"],
+    ["garbage", async () => "Bearer not-a-jwt", "Invalid token"],
+    [
+      "wrong secret",
+      async () =>
+        `Bearer ${await sign({ sub: "v" }, { secret: "x".repeat(40), issuer: "https://id.example" })}`,
+      "Invalid token",
+    ],
+    [
+      "expired",
+      async () => `Bearer ${await sign({ sub: "v" }, { expiresIn: "-1m", issuer: "https://id.example" })}`,
+      "Token expired",
+    ],
+    [
+      "wrong issuer",
+      async () => `Bearer ${await sign({ sub: "v" }, { issuer: "https://evil.example" })}`,
+      "Invalid token",
+    ],
+    [
+      "no subject",
+      async () => `Bearer ${await sign({}, { issuer: "https://id.example" })}`,
+      "Token has no subject",
+    ],
+  ])("refuses %s with 401", async (_, header, reason) => {
+    expect(await call(await header())).toEqual({ ok: false, status: 401, reason });
+  });
+
+  it("refuses an alg=none token", async () => {
+    const unsigned = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from('{"sub":"v"}').toString("base64url")}.`;
+    expect(await call(`Bearer ${unsigned}`)).toMatchObject({ ok: false, status: 401 });
+  });
+
+  it("refuses a short secret at construction", () => {
+    expect(() => createJwtAuthenticator({ secret: "short" })).toThrow(/at least 32 bytes/);
+  });
+
+  it("plugs into the key server as documented", async () => {
+    const handler = createLambdaKeyServer({
+      masterKey,
+      salt,
+      corsOrigins: "*",
+      audit: false,
+      logger: recordingLogger(),
+      authenticate: createJwtAuthenticator({ secret: SECRET }),
+    });
+    const refused = await handler(v2Event({ path: "/keys/demo" }));
+    expect(refused.statusCode).toBe(401);
+    expect(jsonBody(refused)).toEqual({ error: "Missing token" });
+    const token = await sign({ sub: "v1" }, { expiresIn: "1m" });
+    const ok = await handler(v2Event({ path: "/keys/demo", headers: { authorization: `Bearer ${token}` } }));
+    expect(bytesToHex(keyBytes(ok))).toBe(vectorFor("demo"));
+  });
+
+  it("is what the CLI uses when JWT_SECRET is set", async () => {
+    const { options, summary } = keyServerOptionsFromEnv({
+      MASTER_KEY: MASTER_KEY_HEX,
+      SALT: SALT_HEX,
+      CORS_ORIGINS: "*",
+      JWT_SECRET: SECRET,
+    });
+    expect(summary).toContain("auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub");
+    const token = await sign({ sub: "cli-viewer" });
+    expect(
+      await options.authenticate?.(
+        v2Event({ path: "/keys/a", headers: { authorization: `Bearer ${token}` } }),
+      ),
+    ).toEqual({ ok: true, viewerId: "cli-viewer" });
+    expect(() =>
+      keyServerOptionsFromEnv({
+        MASTER_KEY: MASTER_KEY_HEX,
+        SALT: SALT_HEX,
+        CORS_ORIGINS: "*",
+        JWT_SECRET: "short",
+      }),
+    ).toThrow(/JWT_SECRET must be at least 32 bytes/);
+  });
+});

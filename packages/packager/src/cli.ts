@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
+import { PackagerError } from "./errors.js";
+import { packageHls } from "./package-hls.js";
+
+const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--force]
+
+Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. MASTER_KEY and SALT (hex) come
+from the environment, as for the key server.`;
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse();
+  } catch (error) {
+    console.error(`blindcast-pack: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [input, output, extra] = args.positionals;
+  if (!input || !output || extra) return usage("give exactly an input playlist and an output folder");
+  const contentId = args.values["content-id"];
+  if (!contentId) return usage("--content-id is required");
+  const perEpochText = args.values["segments-per-epoch"];
+  if (perEpochText !== undefined && !/^[1-9][0-9]*$/.test(perEpochText)) {
+    return usage("--segments-per-epoch must be a positive integer");
+  }
+  let masterKey: Uint8Array;
+  let salt: Uint8Array;
+  try {
+    masterKey = hexVariable("MASTER_KEY");
+    salt = hexVariable("SALT");
+  } catch (error) {
+    console.error(`blindcast-pack: ${(error as Error).message}`);
+    return 2;
+  }
+
+  const started = Date.now();
+  let lastReport = 0;
+  try {
+    const result = await packageHls({
+      input,
+      output,
+      contentId,
+      masterKey,
+      salt,
+      ...(perEpochText ? { segmentsPerEpoch: Number(perEpochText) } : {}),
+      contentKey: args.values["content-key"] === true,
+      overwrite: args.values.force === true,
+      onProgress: ({ segmentsDone, segmentsTotal }) => {
+        const now = Date.now();
+        if (now - lastReport >= 1000 || segmentsDone === segmentsTotal) {
+          lastReport = now;
+          console.error(`blindcast-pack: ${segmentsDone}/${segmentsTotal} segments`);
+        }
+      },
+    });
+    console.error(
+      `blindcast-pack: wrote ${output}/${result.playlist}: ${result.segments} segments, ${result.keyUris.length} key(s), in ${Date.now() - started} ms`,
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof PackagerError) {
+      console.error(`blindcast-pack: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+function parse() {
+  return parseArgs({
+    allowPositionals: true,
+    options: {
+      "content-id": { type: "string" },
+      "segments-per-epoch": { type: "string" },
+      "content-key": { type: "boolean" },
+      force: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+function usage(message: string): number {
+  console.error(`blindcast-pack: ${message}\n${USAGE}`);
+  return 2;
+}
+
+function hexVariable(name: string): Uint8Array {
+  const value = process.env[name]?.trim();
+  if (!value) throw new Error(`${name} is not set (hex; generate with: openssl rand -hex 32)`);
+  try {
+    return hexToBytes(value);
+  } catch (error) {
+    if (error instanceof BlindcastCryptoError) throw new Error(`${name}: ${error.message}`);
+    throw error;
+  }
+}
+
+process.exitCode = await main();
