@@ -32,6 +32,7 @@ const PLACEHOLDERS: Record<string, string> = {
   videoElement: "declare const videoElement: HTMLVideoElement;",
   getAccessToken: "declare function getAccessToken(options: { forceRefresh: boolean }): Promise<string>;",
   showMessage: "declare function showMessage(text: string): void;",
+  outputFolder: "declare const outputFolder: string;",
 };
 
 const vectors = JSON.parse(readFileSync(join(root, "../shared/key-derivation-vectors.json"), "utf8")) as {

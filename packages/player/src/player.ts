@@ -145,7 +145,7 @@ export function createPlayerWith(
 
   hls.on(HlsClass.Events.ERROR, (_event: string, data: ErrorData) => {
     if (stopped) return;
-    if (data.details === HlsClass.ErrorDetails.FRAG_DECRYPT_ERROR) {
+    if (isDecryptionFailure(data, HlsClass)) {
       // Keys are derived, so fetching the same key again cannot help: a decrypt failure means
       // the server's master key does not match the one the content was packaged with.
       return stop(
@@ -209,6 +209,19 @@ function firstKeyRef(contentId: string, firstKey: LoadOptions["firstKey"]): KeyR
     throw invalidOptions('firstKey must be an epoch (0 to 4294967295), "content" or null');
   }
   return { contentId, epoch: firstKey };
+}
+
+/**
+ * hls.js reports a segment that fails to decrypt as FRAG_DECRYPT_ERROR, or, when decryption runs
+ * inside its transmuxer (the usual path for AES-128 segments), as a non-fatal FRAG_PARSING_ERROR
+ * carrying its decrypter's "failed to decrypt data" error. Both mean the same to us.
+ */
+function isDecryptionFailure(data: ErrorData, HlsClass: HlsConstructor): boolean {
+  if (data.details === HlsClass.ErrorDetails.FRAG_DECRYPT_ERROR) return true;
+  return (
+    data.details === HlsClass.ErrorDetails.FRAG_PARSING_ERROR &&
+    /failed to decrypt/i.test(data.error?.message ?? "")
+  );
 }
 
 function keyUriOf(frag: Fragment): string | undefined {
