@@ -88,8 +88,12 @@ describe("documentation examples", () => {
     expect(output).toBe("");
   });
 
+  // Compiled all; run those that stand alone (test-suite examples register tests instead).
   const runnable = examples.filter(
-    (e) => !/\bdeclare\b/.test(e.code) && !Object.keys(PLACEHOLDERS).some((n) => e.code.includes(n)),
+    (e) =>
+      !/\bdeclare\b/.test(e.code) &&
+      !e.code.includes('from "vitest"') &&
+      !Object.keys(PLACEHOLDERS).some((n) => e.code.includes(n)),
   );
   it.each(runnable.map((e) => [e.name, e] as const))("%s runs unchanged", async (_, example) => {
     Object.assign(process.env, {
@@ -111,14 +115,31 @@ describe("documentation examples", () => {
       expect(logged).toContain(expected);
     }
     if (module.handler) {
-      const result = await module.handler({
-        version: "2.0",
-        rawPath: "/keys/demo",
-        headers: { authorization: "Bearer token" },
-        requestContext: { http: { method: "GET" }, stage: "$default" },
-      });
-      expect(result.statusCode).toBe(200);
-      expect(bytesToHex(new Uint8Array(Buffer.from(result.body, "base64")))).toBe(demoKey.key);
+      // A JWT-shaped token (unsigned: only the examples' decoding, not verification, runs here).
+      const token = ["e30", Buffer.from('{"sub":"viewer-1"}').toString("base64url"), "sig"].join(".");
+      const request = (path: string, method = "GET", headers: Record<string, string> = {}, body?: string) =>
+        module.handler?.({
+          version: "2.0",
+          rawPath: path,
+          headers: { authorization: `Bearer ${token}`, ...headers },
+          requestContext: { http: { method }, stage: "$default" },
+          ...(body ? { body } : {}),
+        });
+      let result = await request("/keys/demo");
+      if (result?.statusCode === 403 && result.body.includes("lease_required")) {
+        // With leases on, as a player does: create one, then ask again with it.
+        const lease = await request(
+          "/keys/leases",
+          "POST",
+          { "content-type": "application/json" },
+          '{"contentId":"demo"}',
+        );
+        expect(lease?.statusCode).toBe(201);
+        const { leaseId } = JSON.parse(lease?.body ?? "{}") as { leaseId: string };
+        result = await request("/keys/demo", "GET", { "x-blindcast-lease": leaseId });
+      }
+      expect(result?.statusCode).toBe(200);
+      expect(bytesToHex(new Uint8Array(Buffer.from(result?.body ?? "", "base64")))).toBe(demoKey.key);
     }
   });
 });

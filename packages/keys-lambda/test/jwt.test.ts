@@ -83,7 +83,7 @@ describe("createJwtAuthenticator", () => {
   });
 
   it("is what the CLI uses when JWT_SECRET is set", async () => {
-    const { options, summary } = keyServerOptionsFromEnv({
+    const { options, summary } = await keyServerOptionsFromEnv({
       MASTER_KEY: MASTER_KEY_HEX,
       SALT: SALT_HEX,
       CORS_ORIGINS: "*",
@@ -96,13 +96,13 @@ describe("createJwtAuthenticator", () => {
         v2Event({ path: "/keys/a", headers: { authorization: `Bearer ${token}` } }),
       ),
     ).toEqual({ ok: true, viewerId: "cli-viewer" });
-    expect(() =>
+    await expect(
       keyServerOptionsFromEnv({
         MASTER_KEY: MASTER_KEY_HEX,
         SALT: SALT_HEX,
         CORS_ORIGINS: "*",
         JWT_SECRET: "short",
       }),
-    ).toThrow(/JWT_SECRET must be at least 32 bytes/);
+    ).rejects.toThrow(/JWT_SECRET must be at least 32 bytes/);
   });
 });

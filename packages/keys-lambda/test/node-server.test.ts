@@ -1,6 +1,9 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync } from "node:fs";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { bytesToHex } from "@blindcast/crypto";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import {
@@ -11,6 +14,7 @@ import {
 } from "@blindcast/keys/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
+import { databaseUrl } from "./support/postgres.js";
 
 const ORIGIN = "http://localhost:5173";
 
@@ -143,8 +147,8 @@ async function rawRequest(port: number, method: string, path: string, headers: [
 describe("configuration from the environment", () => {
   const base = { MASTER_KEY: MASTER_KEY_HEX, SALT: SALT_HEX, CORS_ORIGINS: ORIGIN };
 
-  it("reads the Lambda's variables plus PORT and lease settings", () => {
-    const { options, summary } = keyServerOptionsFromEnv({
+  it("reads the Lambda's variables plus PORT and lease settings", async () => {
+    const { options, summary } = await keyServerOptionsFromEnv({
       ...base,
       PORT: "9000",
       LEASE_TTL_SECONDS: "45",
@@ -159,7 +163,9 @@ describe("configuration from the environment", () => {
     });
     expect(bytesToHex(options.masterKey)).toBe(MASTER_KEY_HEX);
     expect(options.leaseStore).toBeDefined();
-    expect(summary).toContain("leases: in memory (lost when this process stops)");
+    expect(summary).toContain(
+      "leases: in memory (lost when this process stops; set SQLITE_PATH or DATABASE_URL to keep them)",
+    );
   });
 
   it.each<[Record<string, string>, RegExp]>([
@@ -172,46 +178,119 @@ describe("configuration from the environment", () => {
     [{ LEASE_TTL_SECONDS: "5" }, /LEASE_TTL_SECONDS must be an integer from 10/],
     [{ LEASES: "maybe" }, /LEASES must be "on" or "off"/],
     [{ LEASES: "off", MAX_CONCURRENT_LEASES: "2" }, /MAX_CONCURRENT_LEASES needs leases/],
-  ])("refuses %j", (override, message) => {
-    expect(() => keyServerOptionsFromEnv({ ...base, ...override })).toThrow(EnvConfigError);
-    expect(() => keyServerOptionsFromEnv({ ...base, ...override })).toThrow(message);
+    [{ DATABASE_URL: "postgres://a@b/c", SQLITE_PATH: "/tmp/x.db" }, /not both/],
+    [{ DATABASE_URL: "not a url" }, /DATABASE_URL is not a URL/],
+    [{ SQLITE_PATH: "/nonexistent-dir/leases.db" }, /SQLITE_PATH: cannot open/],
+  ])("refuses %j", async (override, message) => {
+    await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(EnvConfigError);
+    await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(message);
+  });
+
+  it("chooses the lease store from DATABASE_URL or SQLITE_PATH, and says which", async () => {
+    const memory = await keyServerOptionsFromEnv(base);
+    expect(memory.summary).toContain(
+      "leases: in memory (lost when this process stops; set SQLITE_PATH or DATABASE_URL to keep them)",
+    );
+    const postgres = await keyServerOptionsFromEnv({
+      ...base,
+      DATABASE_URL: "postgres://user:s3cret@db.internal:5432/keys",
+    });
+    expect(postgres.summary).toContain("leases: PostgreSQL at db.internal:5432/keys");
+    expect(postgres.summary.join("\n")).not.toContain("s3cret");
+    await postgres.close();
   });
 });
 
 describe("the blindcast-keys CLI", () => {
   const cli = new URL("../dist/node/cli.js", import.meta.url).pathname;
+  const env = { MASTER_KEY: MASTER_KEY_HEX, SALT: SALT_HEX, CORS_ORIGINS: "*", PORT: "0" };
 
-  it("serves the contract's keys over HTTP", async () => {
+  /** Starts the CLI and resolves once it listens, with what it printed. */
+  async function startCli(vars: Record<string, string>) {
     const child = spawn(process.execPath, [cli], {
-      env: {
-        ...process.env,
-        MASTER_KEY: MASTER_KEY_HEX,
-        SALT: SALT_HEX,
-        CORS_ORIGINS: "*",
-        PORT: "0",
-        LEASES: "off",
-      },
+      env: { PATH: process.env.PATH ?? "", ...vars },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    try {
-      let stderr = "";
-      child.stderr.setEncoding("utf8");
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stderr.on("data", (chunk: string) => {
-          stderr += chunk;
-          const match = /listening on (http:\/\/\S+)/.exec(stderr);
-          if (match?.[1]) resolve(match[1]);
-        });
-        child.once("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    let stderr = "";
+    child.stderr.setEncoding("utf8");
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on("data", (chunk: string) => {
+        stderr += chunk;
+        const match = /listening on (http:\/\/\S+)/.exec(stderr);
+        if (match?.[1]) resolve(match[1]);
       });
-      expect(stderr).toContain("leases: off");
-      expect(stderr).toContain("no authenticate option");
-      expect(stderr).not.toContain(MASTER_KEY_HEX);
-      const response = await fetch(`${url}/demo/1`);
+      child.once("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    return {
+      url,
+      stderr: () => stderr,
+      async stop() {
+        child.kill("SIGTERM");
+        const [code] = await once(child, "exit");
+        return code as number | null;
+      },
+    };
+  }
+
+  async function createLease(url: string) {
+    const response = await fetch(`${url}/leases`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ contentId: "demo" }),
+    });
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { leaseId: string }).leaseId;
+  }
+
+  it("serves the contract's keys over HTTP", async () => {
+    const server = await startCli({ ...env, LEASES: "off" });
+    try {
+      expect(server.stderr()).toContain("leases: off");
+      expect(server.stderr()).toContain("auth: none");
+      expect(server.stderr()).toContain("no authenticate option");
+      expect(server.stderr()).not.toContain(MASTER_KEY_HEX);
+      const response = await fetch(`${server.url}/demo/1`);
       expect(bytesToHex(new Uint8Array(await response.arrayBuffer()))).toBe(vectorFor("demo", 1));
     } finally {
-      child.kill("SIGTERM");
-      await once(child, "exit");
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it.each([
+    [
+      "SQLITE_PATH",
+      () => ({ SQLITE_PATH: join(mkdtempSync(join(tmpdir(), "blindcast-cli-")), "leases.db") }),
+      "SQLite at",
+    ],
+    ["DATABASE_URL", () => ({ DATABASE_URL: databaseUrl() }), "PostgreSQL at 127.0.0.1"],
+  ])("keeps leases across a restart of the server with %s", async (_, store, description) => {
+    const vars = { ...env, ...store() };
+    const first = await startCli(vars);
+    expect(first.stderr()).toContain(`leases: ${description}`);
+    const leaseId = await createLease(first.url);
+    expect(await first.stop()).toBe(0);
+
+    const second = await startCli(vars);
+    try {
+      const response = await fetch(`${second.url}/demo/7`, { headers: { "x-blindcast-lease": leaseId } });
+      expect(response.status).toBe(200);
+      expect(bytesToHex(new Uint8Array(await response.arrayBuffer()))).toBe(vectorFor("demo", 7));
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("loses in-memory leases on restart, as it says at start-up", async () => {
+    const first = await startCli(env);
+    expect(first.stderr()).toContain("leases: in memory (lost when this process stops");
+    const leaseId = await createLease(first.url);
+    await first.stop();
+    const second = await startCli(env);
+    try {
+      const response = await fetch(`${second.url}/demo/7`, { headers: { "x-blindcast-lease": leaseId } });
+      expect(response.status).toBe(403);
+    } finally {
+      await second.stop();
     }
   });
 

@@ -5,9 +5,9 @@ import { startKeyServer } from "./index.js";
 
 /** `blindcast-keys`: the key server on node:http, configured like the Lambda, by environment. */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof keyServerOptionsFromEnv>;
+  let config: Awaited<ReturnType<typeof keyServerOptionsFromEnv>>;
   try {
-    config = keyServerOptionsFromEnv(process.env);
+    config = await keyServerOptionsFromEnv(process.env);
   } catch (error) {
     if (error instanceof EnvConfigError) return fail(error.message);
     throw error;
@@ -27,10 +27,13 @@ async function main(): Promise<void> {
   console.error(config.summary.map((line) => `blindcast-keys: ${line}`).join("\n"));
 
   const stop = () => {
-    running.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    running
+      .close()
+      .then(() => config.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

@@ -19,6 +19,8 @@ export interface EnvConfig {
   options: NodeKeyServerOptions;
   /** One line each on what was chosen (port, lease store), to print at start-up. */
   summary: string[];
+  /** Closes what the configuration opened (a database pool or file). */
+  close(): Promise<void>;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface EnvConfig {
  * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`) and, for bearer
  * JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`).
  */
-export function keyServerOptionsFromEnv(env: KeyServerEnv): EnvConfig {
+export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvConfig> {
   const masterKey = hexVariable(env, "MASTER_KEY");
   const salt = hexVariable(env, "SALT");
   const corsOrigins = required(
@@ -39,15 +41,35 @@ export function keyServerOptionsFromEnv(env: KeyServerEnv): EnvConfig {
   const leaseTtlSeconds = integerVariable(env, "LEASE_TTL_SECONDS", 10, 86_400);
   const maxConcurrentLeases = integerVariable(env, "MAX_CONCURRENT_LEASES", 1, 1_000_000);
 
+  // Checked before a lease store is opened, so a bad variable leaves nothing open.
+  let authenticate: NodeKeyServerOptions["authenticate"];
+  let authSummary: string;
+  const jwtSecret = env.JWT_SECRET?.trim();
+  if (jwtSecret) {
+    if (new TextEncoder().encode(jwtSecret).length < 32) {
+      throw new EnvConfigError("JWT_SECRET must be at least 32 bytes; generate with: openssl rand -hex 32");
+    }
+    authenticate = createJwtAuthenticator({
+      secret: jwtSecret,
+      ...(env.JWT_ISSUER ? { issuer: env.JWT_ISSUER } : {}),
+      ...(env.JWT_AUDIENCE ? { audience: env.JWT_AUDIENCE } : {}),
+    });
+    authSummary = "auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub";
+  } else {
+    authSummary = "auth: none (set JWT_SECRET to require bearer JWTs)";
+  }
   const leasesSetting = (env.LEASES ?? "on").trim().toLowerCase();
   if (leasesSetting !== "on" && leasesSetting !== "off") {
     throw new EnvConfigError(`LEASES must be "on" or "off"`);
   }
-  let leaseStore: LeaseStore | undefined;
   const summary = [`listening on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/keys`];
+  let leaseStore: LeaseStore | undefined;
+  let close = async () => {};
   if (leasesSetting === "on") {
-    leaseStore = createMemoryLeaseStore();
-    summary.push("leases: in memory (lost when this process stops)");
+    const chosen = await leaseStoreFromEnv(env);
+    leaseStore = chosen.store;
+    close = chosen.close;
+    summary.push(`leases: ${chosen.description}`);
   } else {
     if (maxConcurrentLeases !== undefined) {
       throw new EnvConfigError("MAX_CONCURRENT_LEASES needs leases: unset LEASES=off");
@@ -55,25 +77,72 @@ export function keyServerOptionsFromEnv(env: KeyServerEnv): EnvConfig {
     summary.push("leases: off (keys are served without a lease)");
   }
 
+  summary.push(authSummary);
   const options: NodeKeyServerOptions = { masterKey, salt, corsOrigins, port, hostname };
-  const jwtSecret = env.JWT_SECRET?.trim();
-  if (jwtSecret) {
-    if (new TextEncoder().encode(jwtSecret).length < 32) {
-      throw new EnvConfigError("JWT_SECRET must be at least 32 bytes; generate with: openssl rand -hex 32");
-    }
-    options.authenticate = createJwtAuthenticator({
-      secret: jwtSecret,
-      ...(env.JWT_ISSUER ? { issuer: env.JWT_ISSUER } : {}),
-      ...(env.JWT_AUDIENCE ? { audience: env.JWT_AUDIENCE } : {}),
-    });
-    summary.push("auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub");
-  } else {
-    summary.push("auth: none (set JWT_SECRET to require bearer JWTs)");
-  }
+  if (authenticate) options.authenticate = authenticate;
   if (leaseStore) options.leaseStore = leaseStore;
   if (leaseTtlSeconds !== undefined) options.leaseTtlSeconds = leaseTtlSeconds;
   if (maxConcurrentLeases !== undefined) options.maxConcurrentLeases = maxConcurrentLeases;
-  return { options, summary };
+  return { options, summary, close };
+}
+
+interface ChosenStore {
+  store: LeaseStore;
+  description: string;
+  close(): Promise<void>;
+}
+
+/** DATABASE_URL: PostgreSQL; SQLITE_PATH: a SQLite file; neither: memory. */
+async function leaseStoreFromEnv(env: KeyServerEnv): Promise<ChosenStore> {
+  const databaseUrl = env.DATABASE_URL?.trim();
+  const sqlitePath = env.SQLITE_PATH?.trim();
+  if (databaseUrl && sqlitePath) throw new EnvConfigError("set DATABASE_URL or SQLITE_PATH, not both");
+  if (databaseUrl) {
+    let where: string;
+    try {
+      const url = new URL(databaseUrl);
+      where = `${url.hostname}${url.port ? `:${url.port}` : ""}${url.pathname}`;
+    } catch {
+      throw new EnvConfigError("DATABASE_URL is not a URL such as postgres://user:password@host:5432/db");
+    }
+    const { createPostgresLeaseStore } = await optionalImport(
+      () => import("../lease-postgres/index.js"),
+      "DATABASE_URL is set but the pg package is not installed (npm install pg)",
+    );
+    const store = await createPostgresLeaseStore(databaseUrl);
+    return { store, description: `PostgreSQL at ${where}`, close: () => store.close() };
+  }
+  if (sqlitePath) {
+    const { createSqliteLeaseStore } = await optionalImport(
+      () => import("../lease-sqlite/index.js"),
+      "SQLITE_PATH is set but the better-sqlite3 package is not installed (npm install better-sqlite3@12)",
+    );
+    let store: ReturnType<typeof createSqliteLeaseStore>;
+    try {
+      store = createSqliteLeaseStore(sqlitePath);
+    } catch (error) {
+      throw new EnvConfigError(`SQLITE_PATH: cannot open ${sqlitePath} (${(error as Error).message})`);
+    }
+    return {
+      store,
+      description: `SQLite at ${sqlitePath} (kept across restarts)`,
+      close: async () => store.close(),
+    };
+  }
+  return {
+    store: createMemoryLeaseStore(),
+    description: "in memory (lost when this process stops; set SQLITE_PATH or DATABASE_URL to keep them)",
+    close: async () => {},
+  };
+}
+
+async function optionalImport<T>(load: () => Promise<T>, message: string): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") throw new EnvConfigError(message);
+    throw error;
+  }
 }
 
 function required(env: KeyServerEnv, name: string, expected: string): string {

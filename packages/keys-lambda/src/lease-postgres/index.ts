@@ -1,0 +1,318 @@
+import pg from "pg";
+import {
+  type CreateLeaseInput,
+  type CreateLeaseResult,
+  type Lease,
+  type LeaseLookup,
+  type LeaseStore,
+  newLeaseId,
+  type ReleaseLeaseInput,
+  type ReleaseLeaseResult,
+  type RenewLeaseInput,
+  type RenewLeaseResult,
+} from "../lease-store.js";
+import {
+  CAPPED_INSERT_SCRIPT,
+  GET_SQL,
+  INSERT_SQL,
+  RELEASE_SQL,
+  RENEW_SQL,
+  SCHEMA_SQL,
+  SWEEP_SQL,
+  TABLE_EXISTS_SQL,
+} from "./sql.js";
+
+export interface PostgresPoolOptions {
+  /** Connections per process. Default 2: a Lambda environment serves one request at a time. */
+  max?: number;
+  /** Give up connecting after this long. Default 3000 ms (pg's own default waits forever). */
+  connectionTimeoutMillis?: number;
+  /** Close idle connections after this long. Default 60000 ms. */
+  idleTimeoutMillis?: number;
+  /** Server-side statement timeout. Default 5000 ms. */
+  statementTimeoutMillis?: number;
+}
+
+export interface PostgresLeaseStoreOptions {
+  /** Table name, optionally schema-qualified (`keys.leases`). Default `blindcast_leases`. */
+  table?: string;
+  /** Create the table and indexes on first use when missing. Default true. */
+  createSchema?: boolean;
+  /** Pool settings, when a connection string is given (ignored for a pool you pass in). */
+  pool?: PostgresPoolOptions;
+  /**
+   * SQL expression for "now". Default `now()`, the database's clock. Tests replace it to move
+   * time deterministically; production code should not.
+   */
+  clock?: string;
+  /** Where connection problems of idle pooled clients are reported. Default `console`. */
+  logger?: { error(message: string): void };
+}
+
+export interface PostgresLeaseStore extends LeaseStore {
+  readonly pool: pg.Pool;
+  /** Creates the schema if missing (otherwise done lazily on first use). */
+  ensureSchema(): Promise<void>;
+  /** Ends the pool, if the store created it. */
+  close(): Promise<void>;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,50}$/;
+const SWEEP_EVERY_CREATES = 100;
+const SWEEP_EVERY_MS = 5 * 60_000;
+// Errors after which the same statement may succeed on a fresh connection (a restarted server).
+const CONNECTION_ERRORS = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "57P01",
+  "57P02",
+  "57P03",
+  "08000",
+  "08003",
+  "08006",
+]);
+
+/**
+ * Leases in PostgreSQL, for key servers whose processes come and go (Lambda). Connects lazily:
+ * creating the store needs no database, so a cold start while the database is down still
+ * answers 503 and recovers on its own. Every expiry is judged by the database clock.
+ */
+export async function createPostgresLeaseStore(
+  connectionStringOrPool: string | pg.Pool,
+  options: PostgresLeaseStoreOptions = {},
+): Promise<PostgresLeaseStore> {
+  const table = tableName(options.table ?? "blindcast_leases");
+  const clock = options.clock ?? "now()";
+  const logger = options.logger ?? console;
+  const ownsPool = typeof connectionStringOrPool === "string";
+  const pool = ownsPool ? createPool(connectionStringOrPool, options.pool ?? {}) : connectionStringOrPool;
+  if (!(pool instanceof pg.Pool) && typeof (pool as { query?: unknown }).query !== "function") {
+    throw new TypeError("createPostgresLeaseStore needs a connection string or a pg.Pool");
+  }
+  // An idle client's connection can fail at any time (database restart); without a listener,
+  // node-postgres would crash the process.
+  pool.on("error", (error: Error & { code?: string }) => {
+    logger.error(`blindcast lease-postgres: idle connection failed (${error.code ?? error.name})`);
+  });
+
+  const sql = (text: string) =>
+    text
+      .replaceAll("{table}", table.sql)
+      .replaceAll("{index_viewer}", pg.escapeIdentifier(`${table.base}_viewer_idx`))
+      .replaceAll("{index_expiry}", pg.escapeIdentifier(`${table.base}_expiry_idx`))
+      .replaceAll("{now}", clock);
+  const statements = {
+    insert: sql(INSERT_SQL),
+    get: sql(GET_SQL),
+    renew: sql(RENEW_SQL),
+    release: sql(RELEASE_SQL),
+    sweep: sql(SWEEP_SQL),
+  };
+
+  let schema: Promise<void> | undefined;
+  const ensureSchema = () => {
+    if (options.createSchema === false) return Promise.resolve();
+    schema ??= createSchema(pool, table, sql(SCHEMA_SQL)).catch((error: unknown) => {
+      schema = undefined;
+      throw error;
+    });
+    return schema;
+  };
+
+  /** Runs `operation`, once more on a fresh connection if the first failed for the connection's sake. */
+  const run = async <T>(operation: () => Promise<T>): Promise<T> => {
+    await ensureSchema();
+    try {
+      return await operation();
+    } catch (error) {
+      if (!CONNECTION_ERRORS.has((error as { code?: string }).code ?? "") && !isTerminated(error))
+        throw error;
+      return operation();
+    }
+  };
+
+  let createsSinceSweep = 0;
+  let lastSweep = Date.now();
+  const maybeSweep = () => {
+    createsSinceSweep++;
+    if (createsSinceSweep < SWEEP_EVERY_CREATES && Date.now() - lastSweep < SWEEP_EVERY_MS) return;
+    createsSinceSweep = 0;
+    lastSweep = Date.now();
+    // Off the request's path: its failure changes nothing for the caller.
+    pool.query(statements.sweep).catch(() => {});
+  };
+
+  return {
+    pool,
+    ensureSchema,
+
+    async create(input: CreateLeaseInput): Promise<CreateLeaseResult> {
+      const leaseId = newLeaseId();
+      const lease = (expiresAt: Date): Lease => ({
+        leaseId,
+        contentId: input.contentId,
+        viewerId: input.viewerId,
+        expiresAt,
+      });
+      const result = await run(async () => {
+        if (input.maxConcurrentLeases === undefined) {
+          const { rows } = await pool.query<{ expires_at: Date }>(statements.insert, [
+            leaseId,
+            input.contentId,
+            input.viewerId,
+            input.ttlSeconds,
+          ]);
+          return rows[0]?.expires_at;
+        }
+        return cappedInsert(pool, sql, { ...input, leaseId, maxConcurrentLeases: input.maxConcurrentLeases });
+      });
+      maybeSweep();
+      if (result === undefined) {
+        return { ok: false, reason: "limit", activeLeases: input.maxConcurrentLeases ?? 0 };
+      }
+      return { ok: true, lease: lease(result) };
+    },
+
+    async get(leaseId: string): Promise<LeaseLookup> {
+      const { rows } = await run(() =>
+        pool.query<{ content_id: string; viewer_id: string; expires_at: Date; live: boolean }>(
+          statements.get,
+          [leaseId],
+        ),
+      );
+      const row = rows[0];
+      if (!row) return { status: "not_found" };
+      const lease = {
+        leaseId,
+        contentId: row.content_id,
+        viewerId: row.viewer_id,
+        expiresAt: row.expires_at,
+      };
+      return { status: row.live ? "live" : "expired", lease };
+    },
+
+    async renew(input: RenewLeaseInput): Promise<RenewLeaseResult> {
+      const { rows } = await run(() =>
+        pool.query<{ viewer_id: string; live: boolean; content_id: string | null; expires_at: Date | null }>(
+          statements.renew,
+          [input.leaseId, input.viewerId, input.ttlSeconds],
+        ),
+      );
+      const row = rows[0];
+      if (!row) return { status: "not_found" };
+      if (row.viewer_id !== input.viewerId) return { status: "wrong_viewer" };
+      if (!row.content_id || !row.expires_at) return { status: "expired" };
+      return {
+        status: "renewed",
+        lease: {
+          leaseId: input.leaseId,
+          contentId: row.content_id,
+          viewerId: input.viewerId,
+          expiresAt: row.expires_at,
+        },
+      };
+    },
+
+    async release(input: ReleaseLeaseInput): Promise<ReleaseLeaseResult> {
+      const { rows } = await run(() =>
+        pool.query<{ viewer_id: string; released: string }>(statements.release, [
+          input.leaseId,
+          input.viewerId,
+        ]),
+      );
+      const row = rows[0];
+      if (!row) return { status: "not_found" };
+      if (row.viewer_id !== input.viewerId) return { status: "wrong_viewer" };
+      return { status: "released" };
+    },
+
+    async close() {
+      if (ownsPool) await pool.end();
+    },
+  };
+}
+
+function createPool(connectionString: string, options: PostgresPoolOptions): pg.Pool {
+  return new pg.Pool({
+    connectionString,
+    max: options.max ?? 2,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
+    idleTimeoutMillis: options.idleTimeoutMillis ?? 60_000,
+    statement_timeout: options.statementTimeoutMillis ?? 5000,
+    // Lets a frozen Lambda environment exit cleanly; the pool reconnects on the next request.
+    allowExitOnIdle: true,
+  });
+}
+
+interface TableName {
+  sql: string;
+  base: string;
+  text: string;
+}
+
+function tableName(name: string): TableName {
+  const parts = name.split(".");
+  if (parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
+    throw new TypeError(`table "${name}" must be a lowercase identifier, optionally schema-qualified`);
+  }
+  return {
+    sql: parts.map((p) => pg.escapeIdentifier(p)).join("."),
+    base: parts[parts.length - 1] ?? name,
+    text: name,
+  };
+}
+
+/** Checks for the table without locking anything; only a database without it takes the lock. */
+async function createSchema(pool: pg.Pool, table: TableName, schemaSql: string): Promise<void> {
+  const { rows } = await pool.query<{ present: boolean }>(TABLE_EXISTS_SQL, [table.text]);
+  if (rows[0]?.present) return;
+  const client = await pool.connect();
+  try {
+    // Many cold starts may race here: the advisory lock makes them take turns, and IF NOT EXISTS
+    // makes every turn after the first a no-op.
+    await client.query(
+      `BEGIN; SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`blindcast:schema:${table.text}`)}));${schemaSql} COMMIT;`,
+    );
+    client.release();
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    client.release(true);
+    throw error;
+  }
+}
+
+async function cappedInsert(
+  pool: pg.Pool,
+  sql: (text: string) => string,
+  input: CreateLeaseInput & { leaseId: string; maxConcurrentLeases: number },
+): Promise<Date | undefined> {
+  if (!Number.isInteger(input.ttlSeconds) || !Number.isInteger(input.maxConcurrentLeases)) {
+    throw new TypeError("ttlSeconds and maxConcurrentLeases must be integers");
+  }
+  const viewer = pg.escapeLiteral(input.viewerId);
+  const script = sql(CAPPED_INSERT_SCRIPT)
+    .replaceAll(
+      "{lock_key}",
+      `hashtextextended(${pg.escapeLiteral(`blindcast:viewer:${input.viewerId}`)}, 0)`,
+    )
+    .replaceAll("{viewer}", viewer)
+    .replaceAll("{lease}", pg.escapeLiteral(input.leaseId))
+    .replaceAll("{content}", pg.escapeLiteral(input.contentId))
+    .replaceAll("{ttl}", String(input.ttlSeconds))
+    .replaceAll("{max}", String(input.maxConcurrentLeases));
+  const client = await pool.connect();
+  try {
+    const results = (await client.query(script)) as unknown as pg.QueryResult<{ expires_at: Date }>[];
+    client.release();
+    // BEGIN, lock, cleanup, insert, COMMIT: the insert's result is the fourth.
+    return results[3]?.rows[0]?.expires_at;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    client.release(true);
+    throw error;
+  }
+}
+
+function isTerminated(error: unknown): boolean {
+  return error instanceof Error && /Connection terminated|connection.*(closed|ended)/i.test(error.message);
+}

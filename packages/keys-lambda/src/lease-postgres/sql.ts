@@ -1,0 +1,73 @@
+/**
+ * The statements of the Postgres lease store. `{table}` is the (quoted, possibly
+ * schema-qualified) table name and `{now}` the clock expression, `now()` unless a test replaces
+ * it: expiry is always judged by the database's clock, never the caller's.
+ */
+
+/** One table, two indexes; created once per database, under a transaction-level advisory lock. */
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS {table} (
+  lease_id    text        PRIMARY KEY,
+  content_id  text        NOT NULL,
+  viewer_id   text        NOT NULL,
+  expires_at  timestamptz NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS {index_viewer} ON {table} (viewer_id, expires_at);
+CREATE INDEX IF NOT EXISTS {index_expiry} ON {table} (expires_at);`;
+
+export const TABLE_EXISTS_SQL = "SELECT to_regclass($1) IS NOT NULL AS present";
+
+/** Expired leases stay this long, so a late renewal hears 410 (expired) rather than 404. */
+export const GRACE_INTERVAL = "interval '10 minutes'";
+
+export const INSERT_SQL = `
+INSERT INTO {table} (lease_id, content_id, viewer_id, expires_at)
+VALUES ($1, $2, $3, {now} + make_interval(secs => $4))
+RETURNING expires_at`;
+
+/**
+ * Create under a per-viewer cap, in one round trip: a simple-protocol script (literals escaped by
+ * the driver) that takes a transaction-level advisory lock on the viewer, then counts and inserts
+ * in a later statement, whose snapshot therefore sees every lease committed before the lock.
+ */
+export const CAPPED_INSERT_SCRIPT = `
+BEGIN;
+SELECT pg_advisory_xact_lock({lock_key});
+DELETE FROM {table} WHERE viewer_id = {viewer} AND expires_at < {now} - ${GRACE_INTERVAL};
+INSERT INTO {table} (lease_id, content_id, viewer_id, expires_at)
+SELECT {lease}, {content}, {viewer}, {now} + make_interval(secs => {ttl})
+WHERE (SELECT count(*) FROM {table} WHERE viewer_id = {viewer} AND expires_at > {now}) < {max}
+RETURNING expires_at;
+COMMIT;`;
+
+export const GET_SQL = `
+SELECT content_id, viewer_id, expires_at, expires_at > {now} AS live
+FROM {table} WHERE lease_id = $1`;
+
+/** Renew and explain a refusal in one statement. */
+export const RENEW_SQL = `
+WITH target AS (
+  SELECT lease_id, viewer_id, expires_at > {now} AS live FROM {table} WHERE lease_id = $1
+), renewed AS (
+  UPDATE {table} l SET expires_at = {now} + make_interval(secs => $3)
+  FROM target t
+  WHERE l.lease_id = t.lease_id AND l.viewer_id = $2 AND l.expires_at > {now}
+  RETURNING l.content_id, l.expires_at
+)
+SELECT t.viewer_id, t.live, r.content_id, r.expires_at
+FROM target t LEFT JOIN renewed r ON true`;
+
+export const RELEASE_SQL = `
+WITH target AS (
+  SELECT viewer_id FROM {table} WHERE lease_id = $1
+), released AS (
+  DELETE FROM {table} l USING target t WHERE l.lease_id = $1 AND l.viewer_id = $2 RETURNING 1
+)
+SELECT t.viewer_id, (SELECT count(*) FROM released) AS released FROM target t`;
+
+/** Bounded cleanup of long-expired leases, piggybacked on creates: no cron needed. */
+export const SWEEP_SQL = `
+DELETE FROM {table} WHERE lease_id IN (
+  SELECT lease_id FROM {table} WHERE expires_at < {now} - ${GRACE_INTERVAL} LIMIT 500
+)`;

@@ -1,0 +1,144 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { leaseStoreConformance } from "@blindcast/keys/conformance";
+import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
+import { createPostgresLeaseStore, type PostgresLeaseStore } from "@blindcast/keys/lease-postgres";
+import { createSqliteLeaseStore, type SqliteLeaseStore } from "@blindcast/keys/lease-sqlite";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { databaseUrl } from "./support/postgres.js";
+
+// Memory and SQLite take a JS clock; each store gets its own, moved by advanceTime.
+const clocks = new WeakMap<object, { t: number }>();
+
+leaseStoreConformance(
+  "memory",
+  {
+    create() {
+      const clock = { t: Date.parse("2026-11-28T12:00:00Z") };
+      const store = createMemoryLeaseStore({ now: () => clock.t });
+      clocks.set(store, clock);
+      return store;
+    },
+    advanceTime(store, seconds) {
+      const clock = clocks.get(store);
+      if (clock) clock.t += seconds * 1000;
+    },
+  },
+  { describe, it },
+);
+
+const sqliteDir = mkdtempSync(join(tmpdir(), "blindcast-sqlite-"));
+afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
+let sqliteFiles = 0;
+
+leaseStoreConformance<SqliteLeaseStore>(
+  "sqlite",
+  {
+    create() {
+      const clock = { t: Date.parse("2026-11-28T12:00:00Z") };
+      const store = createSqliteLeaseStore(join(sqliteDir, `leases-${sqliteFiles++}.db`), {
+        now: () => clock.t,
+      });
+      clocks.set(store, clock);
+      return store;
+    },
+    advanceTime(store, seconds) {
+      const clock = clocks.get(store);
+      if (clock) clock.t += seconds * 1000;
+    },
+    dispose: (store) => store.close(),
+  },
+  { describe, it },
+);
+
+// Postgres: every test gets its own table, and a clock table its expiry is judged against, so
+// time moves deterministically while expiry stays the database's judgement.
+const admin = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+afterAll(() => admin.end());
+let tables = 0;
+const clockTables = new WeakMap<object, string>();
+
+leaseStoreConformance<PostgresLeaseStore>(
+  "postgres",
+  {
+    async create() {
+      const name = `conformance_${process.pid}_${tables++}`;
+      await admin.query(
+        `CREATE TABLE ${name}_clock (shift interval NOT NULL); INSERT INTO ${name}_clock VALUES ('0')`,
+      );
+      const store = await createPostgresLeaseStore(databaseUrl(), {
+        table: name,
+        pool: { max: 30 },
+        clock: `(now() + (SELECT shift FROM ${name}_clock))`,
+      });
+      clockTables.set(store, `${name}_clock`);
+      return store;
+    },
+    async advanceTime(store, seconds) {
+      await admin.query(`UPDATE ${clockTables.get(store)} SET shift = shift + make_interval(secs => $1)`, [
+        seconds,
+      ]);
+    },
+    dispose: (store) => store.close(),
+  },
+  { describe, it },
+);
+
+describe("postgres lease store specifics", () => {
+  it("creates its schema once when many cold starts race to do it", async () => {
+    const table = `race_${process.pid}`;
+    const stores = await Promise.all(
+      Array.from({ length: 12 }, () => createPostgresLeaseStore(databaseUrl(), { table, pool: { max: 1 } })),
+    );
+    try {
+      const results = await Promise.allSettled(stores.map((s) => s.ensureSchema()));
+      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+      const { rows } = await admin.query(
+        "SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname",
+        [table],
+      );
+      expect(rows.map((r) => r.indexname)).toEqual([
+        `${table}_expiry_idx`,
+        `${table}_pkey`,
+        `${table}_viewer_idx`,
+      ]);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it("connects lazily: creating the store needs no database", async () => {
+    const store = await createPostgresLeaseStore("postgres://nobody@127.0.0.1:1/none", {
+      pool: { connectionTimeoutMillis: 500 },
+    });
+    await expect(store.get("0123456789abcdef0123456789abcdef")).rejects.toThrow();
+    await store.close();
+  });
+
+  it("judges expiry by the database clock, not the caller's", async () => {
+    const table = `clock_${process.pid}`;
+    const store = await createPostgresLeaseStore(databaseUrl(), { table });
+    try {
+      const result = await store.create({ contentId: "c", viewerId: "v", ttlSeconds: 30 });
+      if (!result.ok) throw new Error("create failed");
+      const { rows } = await admin.query(
+        `SELECT extract(epoch FROM expires_at - now()) AS left FROM ${table}`,
+      );
+      expect(Number(rows[0].left)).toBeGreaterThan(28);
+      expect(Number(rows[0].left)).toBeLessThanOrEqual(30);
+      // Move the lease's expiry into the past in the database: it is expired, whatever the caller's clock says.
+      await admin.query(`UPDATE ${table} SET expires_at = now() - interval '1 second'`);
+      expect((await store.get(result.lease.leaseId)).status).toBe("expired");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("refuses a table name that is not a plain identifier", async () => {
+    await expect(createPostgresLeaseStore(databaseUrl(), { table: 'x"; DROP TABLE y; --' })).rejects.toThrow(
+      /lowercase identifier/,
+    );
+  });
+});
