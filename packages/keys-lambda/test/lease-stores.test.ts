@@ -6,7 +6,7 @@ import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import { createPostgresLeaseStore, type PostgresLeaseStore } from "@blindcast/keys/lease-postgres";
 import { createSqliteLeaseStore, type SqliteLeaseStore } from "@blindcast/keys/lease-sqlite";
 import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { databaseUrl } from "./support/postgres.js";
 
 // Memory and SQLite take a JS clock; each store gets its own, moved by advanceTime.
@@ -131,6 +131,33 @@ describe("postgres lease store specifics", () => {
       // Move the lease's expiry into the past in the database: it is expired, whatever the caller's clock says.
       await admin.query(`UPDATE ${table} SET expires_at = now() - interval '1 second'`);
       expect((await store.get(result.lease.leaseId)).status).toBe("expired");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("deletes long-expired leases without a cron: in capped creates and in the periodic sweep", async () => {
+    const table = `sweep_${process.pid}`;
+    await admin.query(
+      `CREATE TABLE ${table}_clock (shift interval NOT NULL); INSERT INTO ${table}_clock VALUES ('0')`,
+    );
+    const store = await createPostgresLeaseStore(databaseUrl(), {
+      table,
+      clock: `(now() + (SELECT shift FROM ${table}_clock))`,
+    });
+    const rows = async () => Number((await admin.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+    try {
+      await store.create({ contentId: "c", viewerId: "capped", ttlSeconds: 10, maxConcurrentLeases: 3 });
+      for (let i = 0; i < 5; i++)
+        await store.create({ contentId: "c", viewerId: `other-${i}`, ttlSeconds: 10 });
+      expect(await rows()).toBe(6);
+      // Past expiry plus the 10-minute grace in which a late renewal still hears "expired".
+      await admin.query(`UPDATE ${table}_clock SET shift = interval '11 minutes'`);
+      await store.create({ contentId: "c", viewerId: "capped", ttlSeconds: 10, maxConcurrentLeases: 3 });
+      expect(await rows()).toBe(6); // the capped viewer's old lease went, its new one came
+      for (let i = 0; i < 100; i++)
+        await store.create({ contentId: "c", viewerId: `later-${i}`, ttlSeconds: 10 });
+      await vi.waitFor(async () => expect(await rows()).toBe(101), { timeout: 5000 });
     } finally {
       await store.close();
     }
