@@ -5,6 +5,7 @@ export {
   createKeyServer,
   type KeyServerHandler,
   type KeyServerRequest,
+  type KeyServerRuntime,
   LEASE_HEADER,
   type LeaseResponseBody,
 } from "./core/key-server.js";

@@ -1,35 +1,36 @@
-/** A minimal typed event emitter; listeners that throw do not stop the others. */
-export class Emitter<Events extends Record<string, unknown>> {
-  private readonly listeners = new Map<keyof Events, Set<(payload: never) => void>>();
+/** A minimal typed event emitter; a listener that throws does not stop the others. */
+export interface Emitter<Events extends Record<string, unknown>> {
+  on<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): () => void;
+  off<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): void;
+  emit<E extends keyof Events>(event: E, payload: Events[E]): void;
+  clear(): void;
+}
 
-  on<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): () => void {
-    let set = this.listeners.get(event);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(event, set);
-    }
-    set.add(listener as (payload: never) => void);
-    return () => this.off(event, listener);
-  }
-
-  off<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): void {
-    this.listeners.get(event)?.delete(listener as (payload: never) => void);
-  }
-
-  emit<E extends keyof Events>(event: E, payload: Events[E]): void {
-    for (const listener of [...(this.listeners.get(event) ?? [])]) {
-      try {
-        (listener as (payload: Events[E]) => void)(payload);
-      } catch (error) {
-        // An app's listener bug must not break key loading; surface it asynchronously.
-        queueMicrotask(() => {
-          throw error;
-        });
+export function createEmitter<Events extends Record<string, unknown>>(): Emitter<Events> {
+  const listeners = new Map<keyof Events, Set<(payload: never) => void>>();
+  const off: Emitter<Events>["off"] = (event, listener) => {
+    listeners.get(event)?.delete(listener as (payload: never) => void);
+  };
+  return {
+    on(event, listener) {
+      let set = listeners.get(event);
+      if (!set) listeners.set(event, (set = new Set()));
+      set.add(listener as (payload: never) => void);
+      return () => off(event, listener);
+    },
+    off,
+    emit(event, payload) {
+      for (const listener of [...(listeners.get(event) ?? [])]) {
+        try {
+          (listener as (value: Events[typeof event]) => void)(payload);
+        } catch (error) {
+          // An app's listener bug must not break key loading; surface it asynchronously.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
       }
-    }
-  }
-
-  clear(): void {
-    this.listeners.clear();
-  }
+    },
+    clear: () => listeners.clear(),
+  };
 }

@@ -43,24 +43,18 @@ export interface PlayerErrorDetails {
 
 /** Every failure the player reports. Never carries key bytes or tokens. */
 export class BlindcastPlayerError extends Error {
-  readonly code: PlayerErrorCode;
-  readonly status: number | undefined;
-  readonly serverCode: string | undefined;
-  readonly reason: string | undefined;
-  readonly contentId: string | undefined;
-  readonly epoch: number | undefined;
-  fatal: boolean;
+  declare readonly code: PlayerErrorCode;
+  declare readonly status: number | undefined;
+  declare readonly serverCode: string | undefined;
+  declare readonly reason: string | undefined;
+  declare readonly contentId: string | undefined;
+  declare readonly epoch: number | undefined;
+  declare fatal: boolean;
 
   constructor(code: PlayerErrorCode, message: string, details: PlayerErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = "BlindcastPlayerError";
-    this.code = code;
-    this.status = details.status;
-    this.serverCode = details.serverCode;
-    this.reason = details.reason;
-    this.contentId = details.contentId;
-    this.epoch = details.epoch;
-    this.fatal = details.fatal ?? true;
+    const { cause: _, ...fields } = details;
+    Object.assign(this, fields, { name: "BlindcastPlayerError", code, fatal: details.fatal ?? true });
   }
 }
 

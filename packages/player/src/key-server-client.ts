@@ -18,24 +18,41 @@ export interface KeyServerRequest {
   subject?: { contentId?: string | undefined; epoch?: number | undefined };
 }
 
+export type KeyServerClient = (req: KeyServerRequest) => Promise<Response>;
+
 /**
  * Talks to the key server: adds the token and the lease header, refreshes the token once after
  * a 401, retries transient failures with backoff, and turns every refusal into a typed error
  * carrying the server's reason.
  */
-export class KeyServerClient {
-  constructor(
-    readonly keyServerUrl: string,
-    private readonly tokens: TokenCache,
-    private readonly retry: ResolvedRetry,
-    private readonly signal: AbortSignal,
-  ) {}
+export function createKeyServerClient(
+  keyServerUrl: string,
+  tokens: TokenCache,
+  retry: ResolvedRetry,
+  signal: AbortSignal,
+): KeyServerClient {
+  const fetchWithTimeout = async (url: string, outlivesPlayer: boolean, init: RequestInit) => {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal.reason);
+    if (!outlivesPlayer) signal.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(
+      () => controller.abort(new Error(`no answer within ${retry.timeoutMs} ms`)),
+      retry.timeoutMs,
+    );
+    try {
+      return await fetch(url, { ...init, signal: controller.signal });
+    } catch (error) {
+      throw controller.signal.aborted && !signal.aborted ? controller.signal.reason : error;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  };
 
-  async request(req: KeyServerRequest): Promise<Response> {
+  return async (req) => {
     let refreshed = false;
-    let attempt = 0;
-    for (;;) {
-      const tokenPromise = this.tokens.get();
+    for (let attempt = 0; ; attempt++) {
+      const tokenPromise = tokens.get();
       const token = await tokenPromise;
       const headers: Record<string, string> = {};
       if (token) headers.authorization = `Bearer ${token}`;
@@ -45,72 +62,50 @@ export class KeyServerClient {
       let response: Response | undefined;
       let failure: unknown;
       try {
-        response = await this.fetchWithTimeout(
-          `${this.keyServerUrl}${req.path}`,
-          req.outlivesPlayer === true,
-          {
-            method: req.method,
-            headers,
-            body: req.json === undefined ? undefined : JSON.stringify(req.json),
-            keepalive: req.keepalive ?? false,
-            credentials: "omit",
-            cache: "no-store",
-          },
-        );
+        response = await fetchWithTimeout(`${keyServerUrl}${req.path}`, req.outlivesPlayer === true, {
+          method: req.method,
+          headers,
+          body: req.json === undefined ? undefined : JSON.stringify(req.json),
+          keepalive: req.keepalive ?? false,
+          credentials: "omit",
+          cache: "no-store",
+        });
       } catch (error) {
-        if (this.signal.aborted && !req.outlivesPlayer) throw error;
+        if (signal.aborted && !req.outlivesPlayer) throw error;
         failure = error;
       }
 
       if (response?.ok) return response;
-      if (response?.status === 401 && this.tokens.hasProvider && !refreshed) {
+      if (response?.status === 401 && tokens.hasProvider && !refreshed) {
         refreshed = true;
+        attempt--;
         void response.body?.cancel().catch(() => {});
-        await this.tokens.refresh(tokenPromise);
+        await tokens.refresh(tokenPromise);
         continue;
       }
-      const transient = response === undefined || response.status >= 500 || response.status === 408;
-      if (response && !transient) throw await errorFromResponse(response, req);
-      if (req.retry === false || attempt >= this.retry.maxRetries) {
-        if (response) throw await errorFromResponse(response, req);
+      const transient = !response || response.status >= 500 || response.status === 408;
+      if (response && (!transient || req.retry === false || attempt >= retry.maxRetries)) {
+        throw await errorFromResponse(response, req);
+      }
+      if (req.retry === false || attempt >= retry.maxRetries) {
         throw new BlindcastPlayerError(
           "KEY_SERVER_UNAVAILABLE",
-          `Key server unreachable (${describe(failure)})`,
-          { ...req.subject, cause: failure },
+          `Key server unreachable (${String(failure)})`,
+          {
+            ...req.subject,
+            cause: failure,
+          },
         );
       }
       void response?.body?.cancel().catch(() => {});
-      const retryAfterMs = Number(response?.headers.get("retry-after")) * 1000;
-      const delay = Math.max(
-        backoffDelay(attempt, this.retry),
-        Number.isFinite(retryAfterMs) ? retryAfterMs : 0,
-      );
-      attempt++;
-      await sleep(Math.min(delay, this.retry.maxDelayMs), this.signal);
+      const retryAfterMs = Number(response?.headers.get("retry-after")) * 1000 || 0;
+      await sleep(Math.min(Math.max(backoffDelay(attempt, retry), retryAfterMs), retry.maxDelayMs), signal);
     }
-  }
-
-  private async fetchWithTimeout(url: string, outlivesPlayer: boolean, init: RequestInit): Promise<Response> {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(this.signal.reason);
-    if (!outlivesPlayer) this.signal.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(
-      () => controller.abort(new Error(`no answer within ${this.retry.timeoutMs} ms`)),
-      this.retry.timeoutMs,
-    );
-    try {
-      return await fetch(url, { ...init, signal: controller.signal });
-    } catch (error) {
-      throw controller.signal.aborted && !this.signal.aborted ? controller.signal.reason : error;
-    } finally {
-      clearTimeout(timer);
-      this.signal.removeEventListener("abort", onAbort);
-    }
-  }
+  };
 }
 
 /** Maps a key server refusal to a typed error, keeping the server's reason and code. */
-export async function errorFromResponse(
+async function errorFromResponse(
   response: Response,
   req: Pick<KeyServerRequest, "subject">,
 ): Promise<BlindcastPlayerError> {
@@ -124,27 +119,18 @@ export async function errorFromResponse(
     // Not JSON (a proxy's error page, say): the status alone has to do.
   }
   const status = response.status;
-  const code = codeFor(status, serverCode);
-  const message = reason ? `${reason} (HTTP ${status})` : `Key server answered HTTP ${status}`;
-  return new BlindcastPlayerError(code, message, { status, serverCode, reason, ...req.subject });
+  return new BlindcastPlayerError(
+    codeFor(status, serverCode),
+    reason ? `${reason} (HTTP ${status})` : `Key server answered HTTP ${status}`,
+    { status, serverCode, reason, ...req.subject },
+  );
 }
 
-function codeFor(status: number, serverCode: string | undefined): PlayerErrorCode {
+function codeFor(status: number, serverCode = ""): PlayerErrorCode {
   if (serverCode === "lease_expired" || status === 410) return "LEASE_EXPIRED";
-  if (
-    serverCode === "lease_not_found" ||
-    serverCode === "lease_forbidden" ||
-    serverCode === "lease_required"
-  ) {
-    return "LEASE_LOST";
-  }
+  if (/^lease_(not_found|forbidden|required)$/.test(serverCode)) return "LEASE_LOST";
   if (status === 401) return "AUTH_FAILED";
   if (status === 403) return "FORBIDDEN";
   if (status === 429) return "LEASE_LIMIT";
-  if (status >= 500) return "KEY_SERVER_UNAVAILABLE";
-  return "BAD_REQUEST";
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return status >= 500 ? "KEY_SERVER_UNAVAILABLE" : "BAD_REQUEST";
 }

@@ -1,12 +1,12 @@
-import { Emitter } from "./emitter.js";
+import { createEmitter } from "./emitter.js";
 import { BlindcastPlayerError, LEASE_ENDING_CODES } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
-import { KeyCache } from "./key-cache.js";
-import { KeyServerClient } from "./key-server-client.js";
+import { createKeyCache } from "./key-cache.js";
+import { createKeyServerClient } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
-import { asPlayerError, type LeaseInfo, LeaseKeeper } from "./lease-keeper.js";
+import { asPlayerError, createLeaseKeeper, type LeaseInfo } from "./lease-keeper.js";
 import { type KeySessionOptions, resolveSessionOptions } from "./options.js";
-import { TokenCache } from "./token.js";
+import { createTokenCache } from "./token.js";
 
 const KEY_BYTES = 16;
 
@@ -32,21 +32,23 @@ export interface KeySession {
   /** The error that ended the session, if one did. */
   readonly failure: BlindcastPlayerError | undefined;
   readonly prefetchKeys: number;
+  /** Ends the session with `error` (emitted as a fatal `error` event), unless it already ended. */
+  fail(error: BlindcastPlayerError): void;
   /** Stops renewals, releases the lease (keepalive) and wipes every key held. */
   destroy(): Promise<void>;
 }
 
 export function createKeySession(options: KeySessionOptions): KeySession {
   const settings = resolveSessionOptions(options);
-  const events = new Emitter<PlayerEventMap>();
+  const events = createEmitter<PlayerEventMap>();
   const lifetime = new AbortController();
-  const client = new KeyServerClient(
+  const request = createKeyServerClient(
     settings.keyServerUrl,
-    new TokenCache(settings.getToken),
+    createTokenCache(settings.getToken),
     settings.retry,
     lifetime.signal,
   );
-  const cache = new KeyCache();
+  const cache = createKeyCache();
   let failure: BlindcastPlayerError | undefined;
 
   const fail = (error: BlindcastPlayerError) => {
@@ -56,18 +58,18 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     leases.stop();
     events.emit("error", error);
   };
-  const leases = new LeaseKeeper(client, events, settings.leases, settings.retry, lifetime.signal, fail);
+  const leases = createLeaseKeeper(request, events, settings.leases, settings.retry, lifetime.signal, fail);
 
   async function fetchKey(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
     const leaseId = await leases.leaseIdFor(ref.contentId);
     const started = performance.now();
-    const response = await client.request({ method: "GET", path: `/${keyName(ref)}`, leaseId, subject: ref });
+    const response = await request({ method: "GET", path: `/${keyName(ref)}`, leaseId, subject: ref });
     const bytes = new Uint8Array(await response.arrayBuffer());
     if (bytes.length !== KEY_BYTES) {
       bytes.fill(0);
       throw new BlindcastPlayerError(
         "KEY_INVALID",
-        `Key server answered ${bytes.length} bytes for key ${keyName(ref)}; an AES-128 key is exactly 16`,
+        `Key server answered ${bytes.length} bytes for key ${keyName(ref)}, not 16`,
         { contentId: ref.contentId, epoch: ref.epoch },
       );
     }
@@ -115,6 +117,7 @@ export function createKeySession(options: KeySessionOptions): KeySession {
       return failure;
     },
     prefetchKeys: settings.prefetchKeys,
+    fail,
     async destroy() {
       if (lifetime.signal.aborted) return;
       leases.stop();

@@ -19,6 +19,10 @@ export interface KeyRef {
 }
 
 const CONTENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/** Whether a string is a contentId the key derivation contract accepts. */
+export const isContentId = (value: unknown): value is string =>
+  typeof value === "string" && CONTENT_ID.test(value) && value !== "." && value !== "..";
 const EPOCH = /^(0|[1-9][0-9]{0,9})$/;
 const MAX_EPOCH = 4294967295;
 
@@ -31,15 +35,7 @@ export function parseKeyUri(uri: string): KeyRef {
   if (!isBlindcastKeyUri(uri)) throw invalid(uri);
   const parts = uri.slice(KEY_URI_PREFIX.length).split("/");
   const [contentId, epochText] = parts;
-  if (
-    parts.length > 2 ||
-    contentId === undefined ||
-    !CONTENT_ID.test(contentId) ||
-    contentId === "." ||
-    contentId === ".."
-  ) {
-    throw invalid(uri);
-  }
+  if (parts.length > 2 || !isContentId(contentId)) throw invalid(uri);
   if (epochText === undefined) return { contentId };
   if (!EPOCH.test(epochText) || Number(epochText) > MAX_EPOCH) throw invalid(uri);
   return { contentId, epoch: Number(epochText) };

@@ -48,52 +48,55 @@ export function resolveSessionOptions(options: KeySessionOptions): ResolvedSessi
     throw invalidOptions("options are required: { keyServerUrl }");
   const keyServerUrl = resolveKeyServerUrl(options.keyServerUrl);
   if (options.getToken !== undefined && typeof options.getToken !== "function") {
-    throw invalidOptions("getToken must be a function returning a token (or a promise of one)");
+    throw invalidOptions("getToken must be a function");
   }
   const leases = resolveLeases(options.leases);
   const retry = { ...DEFAULT_RETRY, ...options.retry };
   for (const [name, value] of Object.entries(retry)) {
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw invalidOptions(`retry.${name} must be a non-negative number`);
-    }
+    if (!(value >= 0 && value < Number.POSITIVE_INFINITY))
+      throw invalidOptions(`retry.${name} must be a number ≥ 0`);
   }
-  if (!Number.isInteger(retry.maxRetries) || retry.maxRetries > 20) {
-    throw invalidOptions("retry.maxRetries must be an integer from 0 to 20");
-  }
+  checkInteger("retry.maxRetries", retry.maxRetries, 0, 20);
   if (retry.timeoutMs < 100) throw invalidOptions("retry.timeoutMs must be at least 100");
   const prefetchKeys = options.prefetchKeys ?? 2;
-  if (!Number.isInteger(prefetchKeys) || prefetchKeys < 0 || prefetchKeys > 16) {
-    throw invalidOptions("prefetchKeys must be an integer from 0 to 16");
-  }
+  checkInteger("prefetchKeys", prefetchKeys, 0, 16);
   return { keyServerUrl, getToken: options.getToken, leases, retry, prefetchKeys };
 }
 
+function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalidOptions(`${name} must be an integer from ${min} to ${max}`);
+  }
+}
+
 function resolveKeyServerUrl(value: unknown): string {
-  if (typeof value !== "string" || value.trim() === "") {
-    throw invalidOptions("keyServerUrl is required, e.g. https://keys.example.com/keys");
-  }
-  let url: URL;
+  let url: URL | undefined;
   try {
-    const base = (globalThis as { location?: { href?: string } }).location?.href;
-    url = new URL(value, base);
+    url = new URL(value as string, (globalThis as { location?: { href?: string } }).location?.href);
   } catch {
-    throw invalidOptions(`keyServerUrl "${value}" is not a valid URL`);
+    // Reported below, with what a valid value looks like.
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw invalidOptions(`keyServerUrl must be http(s), not ${url.protocol}`);
+  if (
+    typeof value !== "string" ||
+    !value ||
+    !url ||
+    !/^https?:$/.test(url.protocol) ||
+    url.search ||
+    url.hash
+  ) {
+    throw invalidOptions(
+      `keyServerUrl must be an http(s) URL without query or fragment, e.g. https://keys.example.com/keys (got ${JSON.stringify(value)})`,
+    );
   }
-  if (url.search || url.hash) throw invalidOptions("keyServerUrl must not have a query or fragment");
   return url.href.replace(/\/+$/, "");
 }
 
 function resolveLeases(value: KeySessionOptions["leases"]): ResolvedLeaseSettings {
-  if (value === undefined || value === true) return { enabled: true, required: false, renewAt: 0.5 };
-  if (value === false) return { enabled: false, required: false, renewAt: 0.5 };
-  if (typeof value !== "object" || value === null)
-    throw invalidOptions("leases must be a boolean or { required, renewAt }");
-  const renewAt = value.renewAt ?? 0.5;
-  if (typeof renewAt !== "number" || renewAt < 0.1 || renewAt > 0.9) {
-    throw invalidOptions("leases.renewAt must be a fraction from 0.1 to 0.9");
+  if (value === undefined || typeof value === "boolean")
+    return { enabled: value !== false, required: false, renewAt: 0.5 };
+  const renewAt = value?.renewAt ?? 0.5;
+  if (typeof value !== "object" || !(renewAt >= 0.1 && renewAt <= 0.9)) {
+    throw invalidOptions("leases must be a boolean or { required?, renewAt? } with renewAt from 0.1 to 0.9");
   }
   return { enabled: true, required: value.required === true, renewAt };
 }

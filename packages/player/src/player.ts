@@ -1,11 +1,10 @@
 import type Hls from "hls.js";
 import type { ErrorData, FragLoadingData, Fragment, HlsConfig, LevelLoadedData } from "hls.js";
-import { Emitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import { createBlindcastLoader, type LoaderClass } from "./hls-loader.js";
 import { createKeySession, type KeySession } from "./key-session.js";
-import type { KeyRef } from "./key-uri.js";
+import { isContentId, type KeyRef } from "./key-uri.js";
 import type { LeaseInfo } from "./lease-keeper.js";
 import { invalidOptions, type KeySessionOptions } from "./options.js";
 import { keysToPrefetch } from "./prefetch.js";
@@ -50,16 +49,6 @@ export interface BlindcastPlayer {
 
 export type HlsConstructor = typeof Hls;
 
-const FORWARDED: (keyof PlayerEventMap)[] = [
-  "keyloaded",
-  "leasecreated",
-  "leaserenewed",
-  "leasereleased",
-  "leaselost",
-  "error",
-];
-const CONTENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
-
 /** `createPlayer` for a given hls.js build (full or light). */
 export function createPlayerWith(
   HlsClass: HlsConstructor,
@@ -77,20 +66,16 @@ export function createPlayerWith(
     // Native HLS (Safari without MSE) would fetch keys itself, without our token or lease.
     throw new BlindcastPlayerError(
       "MSE_UNSUPPORTED",
-      "This browser has no Media Source Extensions, which Blindcast playback needs (iOS Safari supports them from 17.1)",
+      "No Media Source Extensions in this browser (iOS Safari has them from 17.1)",
     );
   }
   if (!(globalThis as { crypto?: Crypto }).crypto?.subtle) {
     throw new BlindcastPlayerError(
       "MSE_UNSUPPORTED",
-      "WebCrypto is unavailable: serve the page over https (or from localhost)",
+      "No WebCrypto: serve the page over https or from localhost",
     );
   }
   const session = createKeySession(options);
-  const events = new Emitter<PlayerEventMap>();
-  for (const name of FORWARDED) {
-    session.on(name, (payload) => events.emit(name, payload as never));
-  }
 
   const userConfig = options.hlsConfig ?? {};
   const baseLoader = (userConfig.loader ?? HlsClass.DefaultConfig.loader) as LoaderClass;
@@ -103,16 +88,16 @@ export function createPlayerWith(
   let stopped = false;
   let destroyed = false;
 
+  // Every fatal error, the session's own or found here, ends the session and stops playback.
   const stop = (error: BlindcastPlayerError) => {
     if (stopped) return;
     stopped = true;
     hls.stopLoad();
     video.pause();
-    // The session already reported its own failures; errors found here are reported now.
-    if (session.failure !== error) events.emit("error", error);
+    session.fail(error);
     void session.destroy();
   };
-  session.on("error", (error) => stop(error));
+  session.on("error", stop);
 
   const prefetchFrom = (fragments: readonly Fragment[], index: number) => {
     if (session.prefetchKeys === 0 || stopped) return;
@@ -122,16 +107,11 @@ export function createPlayerWith(
     }
   };
 
-  hls.on(HlsClass.Events.LEVEL_LOADED, (_event: string, data: LevelLoadedData) => {
-    const details = data.details;
+  hls.on(HlsClass.Events.LEVEL_LOADED, (_event: string, { details }: LevelLoadedData) => {
+    // Where playback will start: the current position, else the live edge or the start position.
     const position =
-      video.currentTime > 0
-        ? video.currentTime
-        : hls.config.startPosition >= 0
-          ? hls.config.startPosition
-          : details.live
-            ? details.edge - (hls.config.liveSyncDurationCount ?? 3) * details.targetduration
-            : 0;
+      video.currentTime ||
+      (details.live ? details.edge - 3 * details.targetduration : Math.max(0, hls.config.startPosition));
     const index = details.fragments.findIndex((frag) => frag.start + frag.duration > position);
     prefetchFrom(details.fragments, Math.max(0, index));
   });
@@ -174,30 +154,20 @@ export function createPlayerWith(
       if (typeof src !== "string" || src === "") throw invalidOptions("load needs the playlist URL");
       const { contentId, firstKey = 0 } = loadOptions;
       if (contentId !== undefined) {
-        if (
-          typeof contentId !== "string" ||
-          !CONTENT_ID.test(contentId) ||
-          contentId === "." ||
-          contentId === ".."
-        ) {
-          throw invalidOptions(
-            `contentId "${String(contentId)}" must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ -`,
-          );
-        }
+        if (!isContentId(contentId)) throw invalidOptions(`invalid contentId "${String(contentId)}"`);
         // Before loadSource, so the lease request leaves first and runs alongside the playlists.
         session.start(contentId, firstKeyRef(contentId, firstKey));
       }
       hls.loadSource(src);
     },
-    on: (event, listener) => events.on(event, listener),
-    off: (event, listener) => events.off(event, listener),
+    on: session.on,
+    off: session.off,
     async destroy() {
       if (destroyed) return;
       destroyed = true;
       stopped = true;
       hls.destroy();
       await session.destroy();
-      events.clear();
     },
   };
 }

@@ -8,44 +8,40 @@ export type TokenProvider = (context: {
   refresh: boolean;
 }) => string | null | undefined | Promise<string | null | undefined>;
 
+export interface TokenCache {
+  readonly hasProvider: boolean;
+  get(): Promise<string | undefined>;
+  /** Asks for a fresh token, unless a refresh after `stale` is already under way (then shares it). */
+  refresh(stale: Promise<string | undefined>): Promise<string | undefined>;
+}
+
 /** Caches the token and shares one in-flight call between concurrent requests. */
-export class TokenCache {
-  private current: Promise<string | undefined> | undefined;
-
-  constructor(private readonly provider: TokenProvider | undefined) {}
-
-  get hasProvider(): boolean {
-    return this.provider !== undefined;
-  }
-
-  get(): Promise<string | undefined> {
-    this.current ??= this.call(false);
-    return this.current;
-  }
-
-  /** Asks for a fresh token, unless a refresh is already under way (then shares it). */
-  refresh(stale: Promise<string | undefined> | undefined): Promise<string | undefined> {
-    if (this.current === stale || this.current === undefined) this.current = this.call(true);
-    return this.current;
-  }
-
-  get pending(): Promise<string | undefined> | undefined {
-    return this.current;
-  }
-
-  private async call(refresh: boolean): Promise<string | undefined> {
-    if (!this.provider) return undefined;
+export function createTokenCache(provider: TokenProvider | undefined): TokenCache {
+  let current: Promise<string | undefined> | undefined;
+  const call = async (refresh: boolean) => {
+    if (!provider) return undefined;
     let token: string | null | undefined;
     try {
-      token = await this.provider({ refresh });
+      token = await provider({ refresh });
     } catch (error) {
-      this.current = undefined;
+      current = undefined;
       throw new BlindcastPlayerError("AUTH_FAILED", "getToken failed", { cause: error });
     }
-    if (token !== null && token !== undefined && typeof token !== "string") {
-      this.current = undefined;
-      throw new BlindcastPlayerError("AUTH_FAILED", "getToken must return a string, null or undefined");
+    if (token != null && typeof token !== "string") {
+      current = undefined;
+      throw new BlindcastPlayerError("AUTH_FAILED", "getToken must return a string or null");
     }
     return token ?? undefined;
-  }
+  };
+  return {
+    hasProvider: provider !== undefined,
+    get() {
+      current ??= call(false);
+      return current;
+    },
+    refresh(stale) {
+      if (current === stale || current === undefined) current = call(true);
+      return current;
+    },
+  };
 }

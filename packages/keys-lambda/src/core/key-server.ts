@@ -3,16 +3,19 @@ import {
   BlindcastCryptoError,
   contentIdProblem,
   createKeyDeriver,
+  type KeyDeriver,
   parseEpoch,
 } from "@blindcast/crypto";
 import { isLeaseIdFormat, type Lease, type LeaseStore } from "../lease-store.js";
 import { jsonLinesAudit } from "./audit.js";
 import { parseJsonObject } from "./body.js";
 import { ALLOWED_REQUEST_HEADERS, createCorsPolicy } from "./cors.js";
+import { cachingDeriver } from "./key-cache.js";
 import {
   type AuditRecord,
   type AuthResult,
   DEFAULT_CORS_MAX_AGE_SECONDS,
+  DEFAULT_KEY_CACHE_SIZE,
   DEFAULT_LEASE_TTL_SECONDS,
   KeyServerConfigError,
   type KeyServerLogger,
@@ -62,12 +65,21 @@ interface RequestState {
   reason?: string;
 }
 
+/** What an adapter may supply from its runtime. */
+export interface KeyServerRuntime {
+  /** A faster derivation than WebCrypto's where the runtime has one (node:crypto). */
+  createDeriver?: (masterKey: Uint8Array, salt: Uint8Array) => KeyDeriver;
+}
+
 /**
  * Builds the transport-free key server. Validates the configuration now, so mistakes surface at
  * cold start rather than on the first viewer's request.
  */
-export function createKeyServer<TEvent>(options: KeyServerOptions<TEvent>): KeyServerHandler<TEvent> {
-  const config = resolveConfig(options);
+export function createKeyServer<TEvent>(
+  options: KeyServerOptions<TEvent>,
+  runtime: KeyServerRuntime = {},
+): KeyServerHandler<TEvent> {
+  const config = resolveConfig(options, runtime);
   const { logger, leaseStore } = config;
 
   async function handle(request: KeyServerRequest<TEvent>, state: RequestState): Promise<KeyServerResponse> {
@@ -328,7 +340,7 @@ export function createKeyServer<TEvent>(options: KeyServerOptions<TEvent>): KeyS
 }
 
 interface ResolvedConfig<TEvent> {
-  deriver: ReturnType<typeof createKeyDeriver>;
+  deriver: KeyDeriver;
   cors: ReturnType<typeof createCorsPolicy>;
   leaseStore: LeaseStore | undefined;
   leaseTtlSeconds: number;
@@ -339,7 +351,10 @@ interface ResolvedConfig<TEvent> {
   options: KeyServerOptions<TEvent>;
 }
 
-function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>): ResolvedConfig<TEvent> {
+function resolveConfig<TEvent>(
+  options: KeyServerOptions<TEvent>,
+  runtime: KeyServerRuntime,
+): ResolvedConfig<TEvent> {
   if (typeof options !== "object" || options === null) {
     throw new KeyServerConfigError("options are required: { masterKey, salt, corsOrigins, ... }");
   }
@@ -374,6 +389,10 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>): ResolvedConfi
     }
     if (!options.leaseStore) throw new KeyServerConfigError("maxConcurrentLeases needs a leaseStore");
   }
+  const keyCacheSize = options.keyCacheSize ?? DEFAULT_KEY_CACHE_SIZE;
+  if (!Number.isInteger(keyCacheSize) || keyCacheSize < 0) {
+    throw new KeyServerConfigError("keyCacheSize must be a non-negative integer");
+  }
   const corsMaxAgeSeconds = options.corsMaxAgeSeconds ?? DEFAULT_CORS_MAX_AGE_SECONDS;
   if (!Number.isInteger(corsMaxAgeSeconds) || corsMaxAgeSeconds < 0) {
     throw new KeyServerConfigError("corsMaxAgeSeconds must be a non-negative integer");
@@ -405,7 +424,10 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>): ResolvedConfi
   }
 
   return {
-    deriver: createKeyDeriver(options.masterKey, options.salt),
+    deriver: cachingDeriver(
+      (runtime.createDeriver ?? createKeyDeriver)(options.masterKey, options.salt),
+      keyCacheSize,
+    ),
     cors,
     leaseStore: options.leaseStore,
     leaseTtlSeconds,

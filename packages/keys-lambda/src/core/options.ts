@@ -53,6 +53,11 @@ export interface KeyServerOptions<TEvent> {
   maxConcurrentLeases?: number;
   /** Receives one record per request; `false` turns auditing off. Default: a JSON line on stdout. */
   audit?: false | ((record: AuditRecord) => void);
+  /**
+   * How many derived keys to keep in memory (least recently used out). Default 10000 (about
+   * 1 MB); 0 derives on every request.
+   */
+  keyCacheSize?: number;
   /** Preflight cache lifetime in seconds (`Access-Control-Max-Age`). Default 7200. */
   corsMaxAgeSeconds?: number;
   logger?: KeyServerLogger;
@@ -62,6 +67,7 @@ export const DEFAULT_LEASE_TTL_SECONDS = 60;
 export const MIN_LEASE_TTL_SECONDS = 10;
 export const MAX_LEASE_TTL_SECONDS = 86_400;
 export const DEFAULT_CORS_MAX_AGE_SECONDS = 7200;
+export const DEFAULT_KEY_CACHE_SIZE = 10_000;
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4096;
 

@@ -2,6 +2,7 @@ import { createKeyServer } from "../core/key-server.js";
 import type { KeyServerOptions } from "../core/options.js";
 import { HttpError, type KeyServerResponse } from "../core/response.js";
 import type { KeyServerEvent, LambdaHttpResult } from "./events.js";
+import { createNodeKeyDeriver } from "./node-deriver.js";
 import { normalizeEvent } from "./normalize.js";
 
 export type {
@@ -22,7 +23,7 @@ export type LambdaKeyServerHandler = (event: KeyServerEvent, context?: unknown) 
  * key or empty `corsOrigins` fails the deployment's first invocation loudly instead of serving.
  */
 export function createLambdaKeyServer(options: LambdaKeyServerOptions): LambdaKeyServerHandler {
-  const server = createKeyServer(options);
+  const server = createKeyServer(options, { createDeriver: createNodeKeyDeriver });
   return async (event) => {
     const request = normalizeEvent(event);
     if (!request) {

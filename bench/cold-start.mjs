@@ -1,0 +1,105 @@
+// 3. Cold start and size of the bundled Lambda handler: bytes minified and gzipped, and the time
+// from spawning Node to the first answered invocation, against Node loading an empty handler.
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+import { SignJWT } from "jose";
+import { DEMO_JWT_SECRET, DEMO_MASTER_KEY, DEMO_SALT } from "./lib/fixtures.mjs";
+import { alternate, round } from "./lib/stats.mjs";
+
+const RUNS = 15;
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const buildScript = here("../scripts/build-lambda.mjs");
+
+// Imports the handler and answers one API Gateway event, as the Lambda runtime would.
+const INVOKE = `
+  const { handler } = await import(process.env.HANDLER);
+  const result = await handler({
+    version: "2.0", rawPath: "/keys/movie-42/7",
+    headers: { authorization: "Bearer " + process.env.TOKEN, origin: "https://app.example.com" },
+    requestContext: { http: { method: "GET" }, stage: "$default" },
+  });
+  process.stdout.write(String(result.statusCode));`;
+
+function bundle(entry, dir) {
+  const out = join(dir, `${entry.replace(/\W/g, "_")}.mjs`);
+  execFileSync(process.execPath, [buildScript, entry, out], { stdio: "ignore" });
+  const bytes = readFileSync(out);
+  return { path: out, minified: bytes.length, gzipped: gzipSync(bytes).length };
+}
+
+function coldStart(handlerPath, env) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, ["--input-type=module", "-e", INVOKE], {
+      env: { PATH: process.env.PATH, HANDLER: handlerPath, ...env },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      if (out.length >= 3) resolve({ ms: performance.now() - started, status: Number(out) });
+    });
+    child.once("exit", (code) => {
+      if (out.length < 3) reject(new Error(`invocation exited ${code}`));
+    });
+  });
+}
+
+export async function run() {
+  const dir = mkdtempSync(join(tmpdir(), "blindcast-bench-bundle-"));
+  try {
+    const sam = bundle(here("../deploy/sam/handler.ts"), dir);
+    const minimal = bundle(here("fixtures/minimal-handler.ts"), dir);
+    const withPg = bundle(here("fixtures/postgres-handler.ts"), dir);
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("viewer-1")
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(DEMO_JWT_SECRET));
+    const env = {
+      MASTER_KEY: DEMO_MASTER_KEY,
+      SALT: DEMO_SALT,
+      CORS_ORIGINS: "https://app.example.com",
+      JWT_SECRET: DEMO_JWT_SECRET,
+      TOKEN: token,
+    };
+    const empty = here("fixtures/empty-handler.mjs");
+    const first = await coldStart(sam.path, env);
+    if (first.status !== 200) throw new Error(`the bundled handler answered ${first.status}`);
+    const m = await alternate(
+      RUNS,
+      async () => (await coldStart(sam.path, env)).ms,
+      async () => (await coldStart(empty, env)).ms,
+    );
+    const overhead = m.candidate - m.baseline;
+    const kb = (n) => `${round(n / 1024, 1)} KB`;
+    return [
+      {
+        id: "bundle-size",
+        name: "Lambda bundle, SAM handler (JWT auth), without pg",
+        candidate: `${kb(sam.minified)} minified, ${kb(sam.gzipped)} gzipped`,
+        baseline: `minimal handler: ${kb(minimal.minified)} / ${kb(minimal.gzipped)}; with pg: ${kb(withPg.minified)} / ${kb(withPg.gzipped)}`,
+        ratio: round(sam.minified / (40 * 1024)),
+        target: "≤ 40 KB minified (ratio to 40 KB ≤ 1)",
+        pass: sam.minified <= 40 * 1024,
+        raw: { sam, minimal, withPg },
+      },
+      {
+        id: "cold-start",
+        name: `Cold start to first answered invocation (median of ${RUNS})`,
+        candidate: `${round(m.candidate, 1)} ms (SAM handler, JWT verified, key derived)`,
+        baseline: `${round(m.baseline, 1)} ms (empty handler)`,
+        ratio: round(m.candidate / m.baseline),
+        target: `overhead ≤ 15 ms (measured: ${round(overhead, 1)} ms)`,
+        pass: overhead <= 15,
+        raw: m,
+      },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

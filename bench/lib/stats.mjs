@@ -1,0 +1,36 @@
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs `fn` for about `ms` milliseconds, `batch` calls at a time; resolves to calls per second. */
+export async function rate(fn, ms, batch = 100) {
+  let calls = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    for (let i = 0; i < batch; i++) await fn(calls++);
+  }
+  return calls / ((performance.now() - start) / 1000);
+}
+
+/**
+ * Measures candidate and baseline alternately, `runs` times each, so drift on a noisy machine
+ * hits both alike; returns the medians.
+ */
+export async function alternate(runs, measureCandidate, measureBaseline) {
+  const candidate = [];
+  const baseline = [];
+  for (let i = 0; i < runs; i++) {
+    baseline.push(await measureBaseline(i));
+    candidate.push(await measureCandidate(i));
+  }
+  return {
+    candidate: median(candidate),
+    baseline: median(baseline),
+    candidateRuns: candidate,
+    baselineRuns: baseline,
+  };
+}
+
+export const round = (value, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
