@@ -22,7 +22,7 @@ const INVOKE = `
     headers: { authorization: "Bearer " + process.env.TOKEN, origin: "https://app.example.com" },
     requestContext: { http: { method: "GET" }, stage: "$default" },
   });
-  process.stdout.write(String(result.statusCode));`;
+  process.stdout.write("\\nSTATUS:" + result.statusCode + "\\n");`;
 
 function bundle(entry, dir) {
   const out = join(dir, `${entry.replace(/\W/g, "_")}.mjs`);
@@ -41,10 +41,11 @@ function coldStart(handlerPath, env) {
     let out = "";
     child.stdout.on("data", (chunk) => {
       out += chunk;
-      if (out.length >= 3) resolve({ ms: performance.now() - started, status: Number(out) });
+      const status = /STATUS:(\d+)\n/.exec(out)?.[1];
+      if (status) resolve({ ms: performance.now() - started, status: Number(status) });
     });
     child.once("exit", (code) => {
-      if (out.length < 3) reject(new Error(`invocation exited ${code}`));
+      if (!/STATUS:\d+\n/.test(out)) reject(new Error(`invocation exited ${code}: ${out}`));
     });
   });
 }

@@ -38,6 +38,9 @@ export async function run() {
       leases.push(created.lease.leaseId);
     }
     const select1 = () => pool.query("SELECT 1");
+    // The same round trip through the extended protocol (parse, bind, execute), as every
+    // parameterised statement of the store goes: attributes the gap between protocol and work.
+    const selectParam = (client) => pool.query("SELECT $1::int", [client]);
     const create = (client, n) =>
       store.create({ contentId: "movie-42", viewerId: `viewer-${client}-${n}`, ttlSeconds: 60 });
     const capped = (client, n) =>
@@ -52,6 +55,11 @@ export async function run() {
     const get = (client) => store.get(leases[client]);
     await throughput(select1);
     const results = [];
+    const param = await alternate(
+      RUNS,
+      () => throughput(selectParam),
+      () => throughput(select1),
+    );
     for (const [id, name, op] of [
       ["get", "get (every key request)", get],
       ["create", "create", create],
@@ -67,7 +75,7 @@ export async function run() {
         id: `lease-${id}`,
         name: `Postgres lease ${name}, ${CLIENTS} clients`,
         candidate: `${round(m.candidate)} ops/s`,
-        baseline: `${round(m.baseline)} SELECT 1/s`,
+        baseline: `${round(m.baseline)} SELECT 1/s (SELECT $1 through the extended protocol: ${round(param.candidate / param.baseline)} of it)`,
         ratio: round(m.candidate / m.baseline),
         target: "≥ 0.5",
         pass: m.candidate / m.baseline >= 0.5,

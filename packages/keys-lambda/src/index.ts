@@ -7,7 +7,9 @@ export {
   type KeyServerRequest,
   type KeyServerRuntime,
   LEASE_HEADER,
+  type LeaseKey,
   type LeaseResponseBody,
+  MAX_KEYS_WITH_LEASE,
 } from "./core/key-server.js";
 export {
   type AuditRecord,

@@ -234,17 +234,18 @@ describe("audit", () => {
     expect(text).not.toContain(bytesToHex(masterKey));
   });
 
-  it("defaults to JSON lines on stdout", async () => {
+  it("defaults to JSON lines written straight to stdout (no console prefix on Lambda)", async () => {
     const lines: string[] = [];
-    const original = console.log;
-    console.log = (line: string) => lines.push(line);
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string) => lines.push(chunk) > 0) as typeof process.stdout.write;
     try {
       const handler = createLambdaKeyServer({ masterKey, salt, corsOrigins: "*", logger: recordingLogger() });
       await handler(v2Event({ path: "/keys/demo" }));
     } finally {
-      console.log = original;
+      process.stdout.write = write;
     }
     expect(lines).toHaveLength(1);
+    expect(lines[0]?.endsWith("\n")).toBe(true);
     expect(JSON.parse(lines[0] ?? "")).toMatchObject({
       route: "content_key",
       status: 200,

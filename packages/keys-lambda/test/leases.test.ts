@@ -1,5 +1,5 @@
 import { bytesToHex } from "@blindcast/crypto";
-import type { LeaseStore } from "@blindcast/keys";
+import type { AuditRecord, LeaseStore } from "@blindcast/keys";
 import { createLambdaKeyServer, type LambdaKeyServerOptions } from "@blindcast/keys/lambda";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -88,6 +88,51 @@ describe("leases", () => {
     const otherViewer = await key(handler, "/keys/movie-42", body.leaseId, "mallory");
     expect(otherViewer.statusCode).toBe(403);
     expect(jsonBody(otherViewer).code).toBe("lease_forbidden");
+  });
+
+  it("sends keys asked for with a new lease, and audits which", async () => {
+    const records: AuditRecord[] = [];
+    const handler = server({ audit: (r) => records.push(r) });
+    const result = await handler(
+      v2Event({
+        method: "POST",
+        path: "/keys/leases",
+        headers: as("alice"),
+        body: JSON.stringify({ contentId: "movie-42", keys: [0, 7, "content"] }),
+      }),
+    );
+    expect(result.statusCode).toBe(201);
+    const body = jsonBody(result) as { keys: { epoch: number | null; key: string }[] };
+    expect(body.keys.map(({ epoch, key }) => [epoch, Buffer.from(key, "base64").toString("hex")])).toEqual([
+      [0, vectorFor("movie-42", 0)],
+      [7, vectorFor("movie-42", 7)],
+      [null, vectorFor("movie-42")],
+    ]);
+    expect(records[0]).toMatchObject({ route: "lease_create", status: 201, keys: [0, 7, null] });
+    expect(JSON.stringify(records)).not.toContain(body.keys[0]?.key);
+  });
+
+  it.each([
+    [[0, 1, 2, 3, 4], /at most 4/],
+    ["0", /array/],
+    [[-1], /epochs/],
+    [[1.5], /epochs/],
+    [["1"], /epochs/],
+    [[4294967296], /epochs/],
+  ])("refuses keys %j with 400, creating no lease", async (keys, reason) => {
+    const store = createMemoryLeaseStore();
+    const handler = server({ leaseStore: store, maxConcurrentLeases: 1 });
+    const result = await handler(
+      v2Event({
+        method: "POST",
+        path: "/keys/leases",
+        headers: as("alice"),
+        body: JSON.stringify({ contentId: "a", keys }),
+      }),
+    );
+    expect(result.statusCode).toBe(400);
+    expect(String(jsonBody(result).error)).toMatch(reason);
+    expect((await createLease(handler, "a")).status).toBe(201);
   });
 
   it("renews before expiry, answers 410 after, 404 for unknown, 403 for another viewer", async () => {

@@ -13,8 +13,8 @@ export function createEmitter<Events extends Record<string, unknown>>(): Emitter
   };
   return {
     on(event, listener) {
-      let set = listeners.get(event);
-      if (!set) listeners.set(event, (set = new Set()));
+      const set = listeners.get(event) ?? new Set();
+      listeners.set(event, set);
       set.add(listener as (payload: never) => void);
       return () => off(event, listener);
     },

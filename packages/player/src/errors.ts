@@ -57,6 +57,3 @@ export class BlindcastPlayerError extends Error {
     Object.assign(this, fields, { name: "BlindcastPlayerError", code, fatal: details.fatal ?? true });
   }
 }
-
-/** Codes after which retrying the same request cannot help. */
-export const LEASE_ENDING_CODES: ReadonlySet<PlayerErrorCode> = new Set(["LEASE_LOST", "LEASE_EXPIRED"]);

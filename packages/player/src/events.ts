@@ -6,7 +6,7 @@ export interface KeyLoadedEvent {
   contentId: string;
   /** Absent for the content key. */
   epoch: number | undefined;
-  /** Time from request to answer, in ms, retries included. */
+  /** Time until the key was in hand, in ms: waiting for the lease and retries included. */
   durationMs: number;
   /** Fetched ahead of need (rotation prefetch, or at load), not on hls.js' request. */
   prefetch: boolean;

@@ -22,18 +22,18 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
       config: LoaderConfiguration,
       callbacks: LoaderCallbacks<LoaderContext>,
     ): void {
-      if (context.type !== "key" || !isBlindcastKeyUri(context.url))
-        return super.load(context, config, callbacks);
+      if (context.type !== "key" || !isBlindcastKeyUri(context.url)) {
+        super.load(context, config, callbacks);
+        return;
+      }
       this.context = context;
       this.keyCallbacks = callbacks;
+      // hls.js' key loader reads only the data; the stats object is passed along unfilled.
       const stats = this.stats;
-      stats.loading.start = performance.now();
       new Promise<Uint8Array>((resolve) => resolve(session.key(parseKeyUri(context.url)))).then(
         (bytes) => {
           if (this.keyCallbacks !== callbacks) return;
           this.keyCallbacks = null;
-          stats.loading.first = stats.loading.end = performance.now();
-          stats.loaded = stats.total = bytes.length;
           // A copy: hls.js keeps its key while the session may wipe its own on destroy.
           callbacks.onSuccess(
             { url: context.url, data: bytes.slice().buffer, code: 200 },
@@ -45,7 +45,6 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
         (error: unknown) => {
           if (this.keyCallbacks !== callbacks) return;
           this.keyCallbacks = null;
-          stats.loading.end = performance.now();
           const status = (error instanceof BlindcastPlayerError && error.status) || 0;
           callbacks.onError(
             { code: status, text: String((error as Error)?.message ?? error) },
@@ -59,7 +58,10 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
 
     override abort(): void {
       const callbacks = this.keyCallbacks;
-      if (!callbacks) return super.abort();
+      if (!callbacks) {
+        super.abort();
+        return;
+      }
       this.keyCallbacks = null;
       this.stats.aborted = true;
       // The shared key fetch goes on (another fragment may need it); only this request ends.

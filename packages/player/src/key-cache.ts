@@ -1,6 +1,5 @@
 export interface KeyCache {
   get(name: string, fetchKey: () => Promise<Uint8Array>): { key: Promise<Uint8Array>; fresh: boolean };
-  has(name: string): boolean;
   /** Overwrites every key held, then forgets them. */
   wipe(): void;
 }
@@ -30,7 +29,6 @@ export function createKeyCache(): KeyCache {
       entries.set(name, key);
       return { key, fresh: true };
     },
-    has: (name) => entries.has(name),
     wipe() {
       for (const bytes of settled) bytes.fill(0);
       settled.length = 0;

@@ -8,12 +8,13 @@ export interface KeyServerRequest {
   path: string;
   json?: unknown;
   leaseId?: string | undefined;
-  /** Survive page unload (lease release). */
+  /**
+   * Survive page unload and the player's own destruction: the lease release that `destroy`
+   * sends.
+   */
   keepalive?: boolean;
   /** Retry 5xx/network failures with backoff (default true). */
   retry?: boolean;
-  /** Not cancelled when the player is destroyed (the lease release that destroy itself sends). */
-  outlivesPlayer?: boolean;
   /** What the request was for, carried into errors. */
   subject?: { contentId?: string | undefined; epoch?: number | undefined };
 }
@@ -31,10 +32,10 @@ export function createKeyServerClient(
   retry: ResolvedRetry,
   signal: AbortSignal,
 ): KeyServerClient {
-  const fetchWithTimeout = async (url: string, outlivesPlayer: boolean, init: RequestInit) => {
+  const fetchWithTimeout = async (url: string, init: RequestInit) => {
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal.reason);
-    if (!outlivesPlayer) signal.addEventListener("abort", onAbort, { once: true });
+    if (!init.keepalive) signal.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(
       () => controller.abort(new Error(`no answer within ${retry.timeoutMs} ms`)),
       retry.timeoutMs,
@@ -62,7 +63,7 @@ export function createKeyServerClient(
       let response: Response | undefined;
       let failure: unknown;
       try {
-        response = await fetchWithTimeout(`${keyServerUrl}${req.path}`, req.outlivesPlayer === true, {
+        response = await fetchWithTimeout(`${keyServerUrl}${req.path}`, {
           method: req.method,
           headers,
           body: req.json === undefined ? undefined : JSON.stringify(req.json),
@@ -71,7 +72,7 @@ export function createKeyServerClient(
           cache: "no-store",
         });
       } catch (error) {
-        if (signal.aborted && !req.outlivesPlayer) throw error;
+        if (signal.aborted && !req.keepalive) throw error;
         failure = error;
       }
 

@@ -1,5 +1,5 @@
 import { createEmitter } from "./emitter.js";
-import { BlindcastPlayerError, LEASE_ENDING_CODES } from "./errors.js";
+import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import { createKeyCache } from "./key-cache.js";
 import { createKeyServerClient } from "./key-server-client.js";
@@ -24,10 +24,8 @@ export interface KeySession {
   start(contentId: string, firstKey?: KeyRef): void;
   /** The key, from memory or the key server; each key is fetched at most once. */
   key(ref: KeyRef): Promise<Uint8Array>;
-  /** Fetches a key ahead of need; failures surface when the key is actually requested. */
+  /** Fetches a key ahead of need (once: held keys are not fetched again); failures surface when the key is actually requested. */
   prefetch(ref: KeyRef): void;
-  /** Whether the key is held or on its way. */
-  has(ref: KeyRef): boolean;
   readonly lease: LeaseInfo | undefined;
   /** The error that ended the session, if one did. */
   readonly failure: BlindcastPlayerError | undefined;
@@ -61,16 +59,25 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   const leases = createLeaseKeeper(request, events, settings.leases, settings.retry, lifetime.signal, fail);
 
   async function fetchKey(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
-    const leaseId = await leases.leaseIdFor(ref.contentId);
     const started = performance.now();
-    const response = await request({ method: "GET", path: `/${keyName(ref)}`, leaseId, subject: ref });
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const leaseId = await leases.leaseIdFor(ref.contentId);
+    // A key asked for with the lease came with it: no request of its own.
+    const bytes =
+      leases.take(ref) ??
+      new Uint8Array(
+        await (
+          await request({ method: "GET", path: `/${keyName(ref)}`, leaseId, subject: ref })
+        ).arrayBuffer(),
+      );
     if (bytes.length !== KEY_BYTES) {
       bytes.fill(0);
       throw new BlindcastPlayerError(
         "KEY_INVALID",
         `Key server answered ${bytes.length} bytes for key ${keyName(ref)}, not 16`,
-        { contentId: ref.contentId, epoch: ref.epoch },
+        {
+          contentId: ref.contentId,
+          epoch: ref.epoch,
+        },
       );
     }
     events.emit("keyloaded", {
@@ -90,7 +97,7 @@ export function createKeySession(options: KeySessionOptions): KeySession {
       key.catch((error: unknown) => {
         if (lifetime.signal.aborted) return;
         const playerError = asPlayerError(error);
-        if (LEASE_ENDING_CODES.has(playerError.code) && leases.lost(playerError)) return;
+        if (/^LEASE_(LOST|EXPIRED)$/.test(playerError.code) && leases.lost(playerError)) return;
         if (!prefetch) fail(playerError);
       });
     }
@@ -102,14 +109,14 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     off: (event, listener) => events.off(event, listener),
     start(contentId, firstKey) {
       if (failure || lifetime.signal.aborted) return;
-      void leases.start(contentId);
+      // The first key comes with the lease: one request (and one CORS preflight) for both.
+      void leases.start(contentId, firstKey ? [firstKey] : []);
       if (firstKey) load(firstKey, true).catch(() => {});
     },
     key: (ref) => load(ref, false),
     prefetch(ref) {
       load(ref, true).catch(() => {});
     },
-    has: (ref) => cache.has(keyName(ref)),
     get lease() {
       return leases.current;
     },

@@ -2,6 +2,7 @@ import type { Emitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import type { KeyServerClient } from "./key-server-client.js";
+import { type KeyRef, keyName } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 
 /** A lease as the player holds it. */
@@ -31,8 +32,13 @@ interface Held {
 
 export interface LeaseKeeper {
   readonly current: LeaseInfo | undefined;
-  /** Starts creating a lease for `contentId` now (releasing one held for other content). */
-  start(contentId: string): Promise<LeaseInfo | undefined>;
+  /**
+   * Starts creating a lease for `contentId` now (releasing one held for other content), asking
+   * the server to send `keys` with it.
+   */
+  start(contentId: string, keys?: KeyRef[]): Promise<LeaseInfo | undefined>;
+  /** A key that arrived with the lease, handed over once. */
+  take(ref: KeyRef): Uint8Array | undefined;
   /** The lease id to send with a key request for `contentId`; starts a lease if none is held. */
   leaseIdFor(contentId: string): Promise<string | undefined>;
   /**
@@ -60,6 +66,7 @@ export function createLeaseKeeper(
 ): LeaseKeeper {
   let held: Held | undefined;
   let stopped = false;
+  const delivered = new Map<string, Uint8Array>();
   const gone = (h: Held) => stopped || held !== h;
 
   const accept = (h: Held, lease: LeaseInfo, sentAt: number) => {
@@ -81,14 +88,28 @@ export function createLeaseKeeper(
       retry: retries,
       subject: { contentId: h.contentId },
     });
-    const lease = parseLease(await response.json());
+    const body = (await response.json()) as { keys?: unknown };
+    const lease = parseLease(body);
     if (!gone(h)) accept(h, lease, sentAt);
+    // Keys sent with a new lease (servers that do not know `keys` send none: they are fetched).
+    if (Array.isArray(body.keys)) {
+      for (const { epoch, key } of body.keys as { epoch?: unknown; key?: unknown }[]) {
+        const bytes =
+          typeof key === "string" ? Uint8Array.from(atob(key), (c) => c.charCodeAt(0)) : undefined;
+        const ref = { contentId: h.contentId, epoch: typeof epoch === "number" ? epoch : undefined };
+        if (bytes?.length === 16) delivered.set(keyName(ref), bytes);
+      }
+    }
     return lease;
   };
 
-  const create = async (h: Held) => {
+  const create = async (h: Held, keys: KeyRef[]) => {
     try {
-      const lease = await leaseRequest(h, "/leases", { contentId: h.contentId }, true);
+      const json = {
+        contentId: h.contentId,
+        ...(keys.length ? { keys: keys.map((k) => k.epoch ?? "content") } : {}),
+      };
+      const lease = await leaseRequest(h, "/leases", json, true);
       events.emit("leasecreated", { ...lease });
       return lease;
     } catch (error) {
@@ -147,16 +168,22 @@ export function createLeaseKeeper(
     get current() {
       return held?.lease;
     },
-    start(contentId) {
+    start(contentId, keys = []) {
       if (!settings.enabled) return Promise.resolve(undefined);
       if (held?.contentId === contentId) return held.ready;
       if (held) void keeper.release();
       const h: Held = { contentId, ready: Promise.resolve(undefined), localExpiry: 0 };
       held = h;
-      h.ready = create(h);
+      h.ready = create(h, keys);
       // Creation failures are reported through onFatal; key requests await `ready` themselves.
       h.ready.catch(() => {});
       return h.ready;
+    },
+    take(ref) {
+      const name = keyName(ref);
+      const key = delivered.get(name);
+      delivered.delete(name);
+      return key;
     },
     async leaseIdFor(contentId) {
       return (await keeper.start(contentId))?.leaseId;
@@ -179,7 +206,6 @@ export function createLeaseKeeper(
           path: `/leases/${lease.leaseId}`,
           keepalive: true,
           retry: false,
-          outlivesPlayer: true,
         });
         events.emit("leasereleased", { ...lease });
       } catch {
@@ -189,6 +215,8 @@ export function createLeaseKeeper(
     stop() {
       stopped = true;
       if (held) clearTimeout(held.timer);
+      for (const key of delivered.values()) key.fill(0);
+      delivered.clear();
     },
   };
   return keeper;

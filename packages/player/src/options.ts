@@ -52,12 +52,10 @@ export function resolveSessionOptions(options: KeySessionOptions): ResolvedSessi
   }
   const leases = resolveLeases(options.leases);
   const retry = { ...DEFAULT_RETRY, ...options.retry };
-  for (const [name, value] of Object.entries(retry)) {
-    if (!(value >= 0 && value < Number.POSITIVE_INFINITY))
-      throw invalidOptions(`retry.${name} must be a number ≥ 0`);
-  }
   checkInteger("retry.maxRetries", retry.maxRetries, 0, 20);
-  if (retry.timeoutMs < 100) throw invalidOptions("retry.timeoutMs must be at least 100");
+  checkInteger("retry.baseDelayMs", retry.baseDelayMs, 0, 60_000);
+  checkInteger("retry.maxDelayMs", retry.maxDelayMs, 0, 300_000);
+  checkInteger("retry.timeoutMs", retry.timeoutMs, 100, 300_000);
   const prefetchKeys = options.prefetchKeys ?? 2;
   checkInteger("prefetchKeys", prefetchKeys, 0, 16);
   return { keyServerUrl, getToken: options.getToken, leases, retry, prefetchKeys };
@@ -85,7 +83,7 @@ function resolveKeyServerUrl(value: unknown): string {
     url.hash
   ) {
     throw invalidOptions(
-      `keyServerUrl must be an http(s) URL without query or fragment, e.g. https://keys.example.com/keys (got ${JSON.stringify(value)})`,
+      `keyServerUrl must be an http(s) URL without query or fragment (got ${JSON.stringify(value)})`,
     );
   }
   return url.href.replace(/\/+$/, "");

@@ -60,19 +60,13 @@ export function createPlayerWith(
     video === null ||
     typeof (video as { canPlayType?: unknown }).canPlayType !== "function"
   ) {
-    throw invalidOptions("createPlayer needs a <video> element as its first argument");
+    throw invalidOptions("createPlayer needs a <video> element");
   }
-  if (!HlsClass.isSupported()) {
-    // Native HLS (Safari without MSE) would fetch keys itself, without our token or lease.
+  // Native HLS (Safari without MSE) would fetch keys itself, without the token or lease.
+  if (!HlsClass.isSupported() || !(globalThis as { crypto?: Crypto }).crypto?.subtle) {
     throw new BlindcastPlayerError(
       "MSE_UNSUPPORTED",
-      "No Media Source Extensions in this browser (iOS Safari has them from 17.1)",
-    );
-  }
-  if (!(globalThis as { crypto?: Crypto }).crypto?.subtle) {
-    throw new BlindcastPlayerError(
-      "MSE_UNSUPPORTED",
-      "No WebCrypto: serve the page over https or from localhost",
+      "Playback needs Media Source Extensions (iOS Safari 17.1+) and WebCrypto (a page on https or localhost)",
     );
   }
   const session = createKeySession(options);
@@ -102,9 +96,7 @@ export function createPlayerWith(
   const prefetchFrom = (fragments: readonly Fragment[], index: number) => {
     if (session.prefetchKeys === 0 || stopped) return;
     const infos = fragments.map((frag) => ({ keyUri: keyUriOf(frag) }));
-    for (const ref of keysToPrefetch(infos, index, session.prefetchKeys)) {
-      if (!session.has(ref)) session.prefetch(ref);
-    }
+    for (const ref of keysToPrefetch(infos, index, session.prefetchKeys)) session.prefetch(ref);
   };
 
   hls.on(HlsClass.Events.LEVEL_LOADED, (_event: string, { details }: LevelLoadedData) => {
@@ -176,7 +168,7 @@ function firstKeyRef(contentId: string, firstKey: LoadOptions["firstKey"]): KeyR
   if (firstKey === null) return undefined;
   if (firstKey === "content") return { contentId };
   if (typeof firstKey !== "number" || !Number.isInteger(firstKey) || firstKey < 0 || firstKey > 4294967295) {
-    throw invalidOptions('firstKey must be an epoch (0 to 4294967295), "content" or null');
+    throw invalidOptions('firstKey must be an epoch, "content" or null');
   }
   return { contentId, epoch: firstKey };
 }

@@ -1,12 +1,12 @@
 /** Retry policy for requests to the key server. */
 export interface RetrySettings {
-  /** Retries after the first attempt, for 5xx, 408, network errors and timeouts. Default 4. */
+  /** Retries after the first attempt, for 5xx, 408, network errors and timeouts. Default 4 (0 to 20). */
   maxRetries?: number;
-  /** First backoff delay in ms; doubles each retry. Default 300. */
+  /** First backoff delay in whole ms; doubles each retry. Default 300. */
   baseDelayMs?: number;
   /** Largest backoff delay in ms. Default 5000. */
   maxDelayMs?: number;
-  /** A request with no answer after this long counts as failed. Default 10000. */
+  /** A request with no answer after this many ms counts as failed. Default 10000 (100 or more). */
   timeoutMs?: number;
 }
 

@@ -109,14 +109,39 @@ describe("keys", () => {
     expect(session.lease?.contentId).toBe("demo");
   });
 
-  it("fetches the first key right after the lease when told which", async () => {
+  it("gets the first key with the lease itself: one request for both", async () => {
     const { session, seen } = start();
     session.start("demo", { contentId: "demo", epoch: 0 });
     await settle();
-    expect(mock.log.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /leases", "GET /demo/0"]);
+    expect(mock.log.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /leases"]);
     expect(seen.find((s) => s.event === "keyloaded")?.payload).toMatchObject({ epoch: 0, prefetch: true });
-    await session.key({ contentId: "demo", epoch: 0 });
-    expect(keyRequests()).toHaveLength(1);
+    const key = await session.key({ contentId: "demo", epoch: 0 });
+    expect(bytesToHex(key)).toBe(bytesToHex(await deriveEpochKey(MASTER_KEY, SALT, "demo", 0)));
+    expect(keyRequests()).toHaveLength(0);
+    // Later keys are fetched as usual, with the lease.
+    await session.key({ contentId: "demo", epoch: 1 });
+    expect(keyRequests().map((r) => r.path)).toEqual(["/demo/1"]);
+  });
+
+  it("fetches the first key itself from a server that sends no keys with the lease", async () => {
+    mock.server.use(
+      mock.http.post(`${KEY_SERVER}/leases`, () =>
+        mock.HttpResponse.json(
+          {
+            leaseId: "0123456789abcdef0123456789abcdef",
+            contentId: "demo",
+            expiresAt: new Date(Date.now() + 30_000).toISOString(),
+            ttlSeconds: 30,
+          },
+          { status: 201 },
+        ),
+      ),
+      mock.http.get(`${KEY_SERVER}/demo/0`, () => new mock.HttpResponse(new Uint8Array(16).fill(9))),
+    );
+    const { session } = start();
+    session.start("demo", { contentId: "demo", epoch: 0 });
+    expect(await session.key({ contentId: "demo", epoch: 0 })).toEqual(new Uint8Array(16).fill(9));
+    expect(keyRequests().map((r) => r.lease)).toEqual(["0123456789abcdef0123456789abcdef"]);
   });
 
   it("refuses a key that is not exactly 16 bytes", async () => {

@@ -8,6 +8,7 @@ import {
 } from "@blindcast/crypto";
 import { isLeaseIdFormat, type Lease, type LeaseStore } from "../lease-store.js";
 import { jsonLinesAudit } from "./audit.js";
+import { base64 } from "./base64.js";
 import { parseJsonObject } from "./body.js";
 import { ALLOWED_REQUEST_HEADERS, createCorsPolicy } from "./cors.js";
 import { cachingDeriver } from "./key-cache.js";
@@ -55,7 +56,21 @@ export interface LeaseResponseBody {
   /** ISO 8601, UTC. */
   expiresAt: string;
   ttlSeconds: number;
+  /**
+   * On create, the keys asked for with `keys` (base64, 16 bytes each): the first key arrives with
+   * the lease, saving the player a round trip (and a CORS preflight) at startup.
+   */
+  keys?: LeaseKey[];
 }
+
+/** A key delivered with a new lease; `epoch: null` is the content key. */
+export interface LeaseKey {
+  epoch: number | null;
+  key: string;
+}
+
+/** How many keys one lease request may ask for. */
+export const MAX_KEYS_WITH_LEASE = 4;
 
 interface RequestState {
   route: MatchedRoute["name"] | "unmatched";
@@ -63,12 +78,15 @@ interface RequestState {
   epoch?: number;
   viewerId?: string;
   reason?: string;
+  keyEpochs?: (number | null)[];
 }
 
 /** What an adapter may supply from its runtime. */
 export interface KeyServerRuntime {
   /** A faster derivation than WebCrypto's where the runtime has one (node:crypto). */
   createDeriver?: (masterKey: Uint8Array, salt: Uint8Array) => KeyDeriver;
+  /** The audit sink used when the options name none (JSON lines on the console otherwise). */
+  audit?: (record: AuditRecord) => void;
 }
 
 /**
@@ -144,6 +162,7 @@ export function createKeyServer<TEvent>(
         const body = parseJsonObject(request.body, request.headers["content-type"]);
         state.contentId = checkedContentId(body.contentId);
         const contentId = state.contentId;
+        const wanted = checkedKeyList(body.keys);
         const result = await storeCall(() =>
           store.create({
             contentId,
@@ -159,7 +178,21 @@ export function createKeyServer<TEvent>(
             "lease_limit",
           );
         }
-        return jsonResponse(201, leaseBody(result.lease));
+        const answer = leaseBody(result.lease);
+        if (wanted.length > 0) {
+          state.keyEpochs = wanted;
+          answer.keys = await Promise.all(
+            wanted.map(async (epoch) => ({
+              epoch,
+              key: base64(
+                epoch === null
+                  ? await config.deriver.contentKey(contentId)
+                  : await config.deriver.epochKey(contentId, epoch),
+              ),
+            })),
+          );
+        }
+        return jsonResponse(201, answer);
       }
       case "lease_renew": {
         const store = requireStore();
@@ -331,6 +364,7 @@ export function createKeyServer<TEvent>(
       contentId: state.contentId,
       epoch: state.epoch,
       viewerId: state.viewerId,
+      keys: state.keyEpochs,
       status: response.statusCode,
       reason: state.reason,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
@@ -433,7 +467,7 @@ function resolveConfig<TEvent>(
     leaseTtlSeconds,
     maxConcurrentLeases: max,
     corsMaxAgeSeconds,
-    audit: options.audit === false ? undefined : (options.audit ?? jsonLinesAudit),
+    audit: options.audit === false ? undefined : (options.audit ?? runtime.audit ?? jsonLinesAudit),
     logger,
     options,
   };
@@ -451,6 +485,29 @@ function checkedEpoch(text: string): number {
   } catch (error) {
     throw new HttpError(400, (error as Error).message, "bad_request");
   }
+}
+
+/** The optional `keys` of a lease request: up to 4 epochs, or "content" for the content key. */
+function checkedKeyList(value: unknown): (number | null)[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_KEYS_WITH_LEASE) {
+    throw new HttpError(
+      400,
+      `keys must be an array of at most ${MAX_KEYS_WITH_LEASE} epochs (or "content")`,
+      "bad_request",
+    );
+  }
+  const keys = value.map((entry): number | null => {
+    if (entry === "content") return null;
+    if (typeof entry === "number" && Number.isInteger(entry) && entry >= 0 && entry <= 4294967295)
+      return entry;
+    throw new HttpError(
+      400,
+      'keys entries must be epochs (integers 0 to 4294967295) or "content"',
+      "bad_request",
+    );
+  });
+  return [...new Set(keys)];
 }
 
 function checkedLeaseId(value: unknown): string {

@@ -13,6 +13,8 @@ export interface AuditRecord {
   contentId?: string | undefined;
   epoch?: number | undefined;
   viewerId?: string | undefined;
+  /** Keys delivered with a new lease (`null`: the content key). */
+  keys?: (number | null)[] | undefined;
   status: number;
   /** Why the request was refused, when it was. */
   reason?: string | undefined;

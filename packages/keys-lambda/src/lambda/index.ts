@@ -1,9 +1,11 @@
-import { createKeyServer } from "../core/key-server.js";
+import { base64 } from "../core/base64.js";
+import { createKeyServer, type KeyServerRuntime } from "../core/key-server.js";
 import type { KeyServerOptions } from "../core/options.js";
 import { HttpError, type KeyServerResponse } from "../core/response.js";
 import type { KeyServerEvent, LambdaHttpResult } from "./events.js";
 import { createNodeKeyDeriver } from "./node-deriver.js";
 import { normalizeEvent } from "./normalize.js";
+import { stdoutAudit } from "./stdout-audit.js";
 
 export type {
   ApiGatewayV1Event,
@@ -22,8 +24,15 @@ export type LambdaKeyServerHandler = (event: KeyServerEvent, context?: unknown) 
  * Creates the Lambda handler. The configuration is checked here, at cold start: a bad master
  * key or empty `corsOrigins` fails the deployment's first invocation loudly instead of serving.
  */
-export function createLambdaKeyServer(options: LambdaKeyServerOptions): LambdaKeyServerHandler {
-  const server = createKeyServer(options, { createDeriver: createNodeKeyDeriver });
+export function createLambdaKeyServer(
+  options: LambdaKeyServerOptions,
+  runtime: KeyServerRuntime = {},
+): LambdaKeyServerHandler {
+  const server = createKeyServer(options, {
+    createDeriver: createNodeKeyDeriver,
+    audit: stdoutAudit,
+    ...runtime,
+  });
   return async (event) => {
     const request = normalizeEvent(event);
     if (!request) {
@@ -52,13 +61,7 @@ export function toLambdaResult(response: KeyServerResponse): LambdaHttpResult {
   return {
     statusCode: response.statusCode,
     headers: response.headers,
-    body: bytesToBase64(response.body),
+    body: base64(response.body),
     isBase64Encoded: true,
   };
-}
-
-function bytesToBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }

@@ -15,6 +15,7 @@ import {
   CAPPED_INSERT_SCRIPT,
   GET_SQL,
   INSERT_SQL,
+  LEASE_STATE_SQL,
   RELEASE_SQL,
   RENEW_SQL,
   SCHEMA_SQL,
@@ -105,6 +106,7 @@ export async function createPostgresLeaseStore(
     insert: sql(INSERT_SQL),
     get: sql(GET_SQL),
     renew: sql(RENEW_SQL),
+    state: sql(LEASE_STATE_SQL),
     release: sql(RELEASE_SQL),
     sweep: sql(SWEEP_SQL),
   };
@@ -193,24 +195,30 @@ export async function createPostgresLeaseStore(
 
     async renew(input: RenewLeaseInput): Promise<RenewLeaseResult> {
       const { rows } = await run(() =>
-        pool.query<{ viewer_id: string; live: boolean; content_id: string | null; expires_at: Date | null }>(
-          statements.renew,
-          [input.leaseId, input.viewerId, input.ttlSeconds],
-        ),
+        pool.query<{ content_id: string; expires_at: Date }>(statements.renew, [
+          input.leaseId,
+          input.viewerId,
+          input.ttlSeconds,
+        ]),
       );
-      const row = rows[0];
+      const renewed = rows[0];
+      if (renewed) {
+        const lease = {
+          leaseId: input.leaseId,
+          contentId: renewed.content_id,
+          viewerId: input.viewerId,
+          expiresAt: renewed.expires_at,
+        };
+        return { status: "renewed", lease };
+      }
+      // Refused: one more round trip, on this rare path only, to say why.
+      const state = await run(() =>
+        pool.query<{ viewer_id: string; live: boolean }>(statements.state, [input.leaseId]),
+      );
+      const row = state.rows[0];
       if (!row) return { status: "not_found" };
       if (row.viewer_id !== input.viewerId) return { status: "wrong_viewer" };
-      if (!row.content_id || !row.expires_at) return { status: "expired" };
-      return {
-        status: "renewed",
-        lease: {
-          leaseId: input.leaseId,
-          contentId: row.content_id,
-          viewerId: input.viewerId,
-          expiresAt: row.expires_at,
-        },
-      };
+      return row.live ? { status: "not_found" } : { status: "expired" };
     },
 
     async release(input: ReleaseLeaseInput): Promise<ReleaseLeaseResult> {

@@ -45,18 +45,15 @@ export const GET_SQL = `
 SELECT content_id, viewer_id, expires_at, expires_at > {now} AS live
 FROM {table} WHERE lease_id = $1`;
 
-/** Renew and explain a refusal in one statement. */
+/** Renew: the whole job when the lease is live and the viewer's (the usual case). */
 export const RENEW_SQL = `
-WITH target AS (
-  SELECT lease_id, viewer_id, expires_at > {now} AS live FROM {table} WHERE lease_id = $1
-), renewed AS (
-  UPDATE {table} l SET expires_at = {now} + make_interval(secs => $3)
-  FROM target t
-  WHERE l.lease_id = t.lease_id AND l.viewer_id = $2 AND l.expires_at > {now}
-  RETURNING l.content_id, l.expires_at
-)
-SELECT t.viewer_id, t.live, r.content_id, r.expires_at
-FROM target t LEFT JOIN renewed r ON true`;
+UPDATE {table} SET expires_at = {now} + make_interval(secs => $3)
+WHERE lease_id = $1 AND viewer_id = $2 AND expires_at > {now}
+RETURNING content_id, expires_at`;
+
+/** Only after a refused renewal: why (unknown, another viewer's, expired). */
+export const LEASE_STATE_SQL = `
+SELECT viewer_id, expires_at > {now} AS live FROM {table} WHERE lease_id = $1`;
 
 export const RELEASE_SQL = `
 WITH target AS (

@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLambdaKeyServer, type LambdaKeyServerOptions } from "../lambda/index.js";
+import { batchedStdoutAudit } from "../lambda/stdout-audit.js";
 import { toNodeListener } from "./listener.js";
 
 export { EnvConfigError, type KeyServerEnv, keyServerOptionsFromEnv } from "./env.js";
@@ -27,7 +28,8 @@ export const DEFAULT_PORT = 8787;
 /** The Lambda handler, served by node:http: local behaviour is Lambda behaviour. */
 export async function startKeyServer(options: NodeKeyServerOptions): Promise<RunningKeyServer> {
   const { port = DEFAULT_PORT, hostname = "127.0.0.1", ...serverOptions } = options;
-  const server = createServer(toNodeListener(createLambdaKeyServer(serverOptions)));
+  const handler = createLambdaKeyServer(serverOptions, { audit: batchedStdoutAudit() });
+  const server = createServer(toNodeListener(handler));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, hostname, () => {

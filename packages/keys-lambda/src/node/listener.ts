@@ -13,7 +13,28 @@ export type NodeRequestListener = (req: IncomingMessage, res: ServerResponse) =>
  * one byte past the limit, which is enough for the handler to refuse them with its usual reason.
  */
 export function toNodeListener(handler: LambdaKeyServerHandler): NodeRequestListener {
+  const respond = (req: IncomingMessage, res: ServerResponse, body: Uint8Array | undefined) => {
+    handler(toApiGatewayEvent(req, body)).then(
+      (result) => {
+        const payload = result.isBase64Encoded ? Buffer.from(result.body, "base64") : result.body;
+        res.writeHead(result.statusCode, result.headers);
+        res.end(payload);
+      },
+      () => {
+        // The handler answers every error itself; reaching here means a bug, never a secret.
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
+        res.end('{"error":"Internal server error"}');
+      },
+    );
+  };
   return (req, res) => {
+    // Most requests (every key request) have no body: answer at once rather than a tick later,
+    // after the stream's "end".
+    if (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) {
+      req.resume();
+      respond(req, res, undefined);
+      return;
+    }
     const chunks: Buffer[] = [];
     let kept = 0;
     let seen = 0;
@@ -30,20 +51,6 @@ export function toNodeListener(handler: LambdaKeyServerHandler): NodeRequestList
       }
     });
     req.on("error", () => res.destroy());
-    req.on("end", () => {
-      const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
-      handler(toApiGatewayEvent(req, body)).then(
-        (result) => {
-          const payload = result.isBase64Encoded ? Buffer.from(result.body, "base64") : result.body;
-          res.writeHead(result.statusCode, result.headers);
-          res.end(payload);
-        },
-        () => {
-          // The handler answers every error itself; reaching here means a bug, never a secret.
-          if (!res.headersSent) res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
-          res.end('{"error":"Internal server error"}');
-        },
-      );
-    });
+    req.on("end", () => respond(req, res, chunks.length > 0 ? Buffer.concat(chunks) : undefined));
   };
 }
