@@ -1,3 +1,4 @@
+export { timingSafeEqual } from "./compare.js";
 export {
   assertSecretLengths,
   contentKeyInfo,

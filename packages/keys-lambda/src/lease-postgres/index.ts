@@ -270,21 +270,39 @@ function tableName(name: string): TableName {
   };
 }
 
+/**
+ * Checks a client out of the pool for a multi-statement script. While checked out, the pool's
+ * idle-error listener is off; a connection dropped mid-script (a database restart) would then
+ * emit an unhandled "error" and crash the process. The query's rejection reports it instead.
+ */
+async function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  client.on("error", ignore);
+  return client;
+}
+
+function checkIn(client: pg.PoolClient, broken: boolean): void {
+  client.off("error", ignore);
+  client.release(broken);
+}
+
+function ignore(): void {}
+
 /** Checks for the table without locking anything; only a database without it takes the lock. */
 async function createSchema(pool: pg.Pool, table: TableName, schemaSql: string): Promise<void> {
   const { rows } = await pool.query<{ present: boolean }>(TABLE_EXISTS_SQL, [table.text]);
   if (rows[0]?.present) return;
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   try {
     // Many cold starts may race here: the advisory lock makes them take turns, and IF NOT EXISTS
     // makes every turn after the first a no-op.
     await client.query(
       `BEGIN; SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`blindcast:schema:${table.text}`)}));${schemaSql} COMMIT;`,
     );
-    client.release();
+    checkIn(client, false);
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
-    client.release(true);
+    checkIn(client, true);
     throw error;
   }
 }
@@ -308,15 +326,15 @@ async function cappedInsert(
     .replaceAll("{content}", pg.escapeLiteral(input.contentId))
     .replaceAll("{ttl}", String(input.ttlSeconds))
     .replaceAll("{max}", String(input.maxConcurrentLeases));
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   try {
     const results = (await client.query(script)) as unknown as pg.QueryResult<{ expires_at: Date }>[];
-    client.release();
+    checkIn(client, false);
     // BEGIN, lock, cleanup, insert, COMMIT: the insert's result is the fourth.
     return results[3]?.rows[0]?.expires_at;
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
-    client.release(true);
+    checkIn(client, true);
     throw error;
   }
 }
