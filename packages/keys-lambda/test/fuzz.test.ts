@@ -175,12 +175,12 @@ function mayServeKey(event: KeyServerEvent, contentId: string): boolean {
   const viewerId = Object.hasOwn(TOKENS, token) ? TOKENS[token] : undefined;
   const lease = leases[lower["x-blindcast-lease"] ?? ""];
   const origin = lower.origin;
-  return (
+  return Boolean(
     viewerId &&
-    lease?.live &&
-    lease.viewerId === viewerId &&
-    lease.contentId === contentId &&
-    (origin === undefined || origin === ORIGIN)
+      lease?.live &&
+      lease.viewerId === viewerId &&
+      lease.contentId === contentId &&
+      (origin === undefined || origin === ORIGIN),
   );
 }
 
