@@ -90,8 +90,11 @@ export async function createPostgresLeaseStore(
   if (!(pool instanceof pg.Pool) && typeof (pool as { query?: unknown }).query !== "function") {
     throw new TypeError("createPostgresLeaseStore needs a connection string or a pg.Pool");
   }
-  // An idle client's connection can fail at any time (database restart); without a listener,
-  // node-postgres would crash the process.
+  // A connection can fail at any time (a database restart). node-postgres reports it as an
+  // "error" event on the client, sometimes twice, sometimes while the client is checked out and
+  // no pool listener is attached: unheard, that event would crash the process. Every client
+  // gets a listener for its whole life; the failure itself reaches us through the query.
+  pool.on("connect", (client) => client.on("error", ignore));
   pool.on("error", (error: Error & { code?: string }) => {
     logger.error(`blindcast lease-postgres: idle connection failed (${error.code ?? error.name})`);
   });
@@ -270,39 +273,23 @@ function tableName(name: string): TableName {
   };
 }
 
-/**
- * Checks a client out of the pool for a multi-statement script. While checked out, the pool's
- * idle-error listener is off; a connection dropped mid-script (a database restart) would then
- * emit an unhandled "error" and crash the process. The query's rejection reports it instead.
- */
-async function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
-  const client = await pool.connect();
-  client.on("error", ignore);
-  return client;
-}
-
-function checkIn(client: pg.PoolClient, broken: boolean): void {
-  client.off("error", ignore);
-  client.release(broken);
-}
-
 function ignore(): void {}
 
 /** Checks for the table without locking anything; only a database without it takes the lock. */
 async function createSchema(pool: pg.Pool, table: TableName, schemaSql: string): Promise<void> {
   const { rows } = await pool.query<{ present: boolean }>(TABLE_EXISTS_SQL, [table.text]);
   if (rows[0]?.present) return;
-  const client = await checkOut(pool);
+  const client = await pool.connect();
   try {
     // Many cold starts may race here: the advisory lock makes them take turns, and IF NOT EXISTS
     // makes every turn after the first a no-op.
     await client.query(
       `BEGIN; SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`blindcast:schema:${table.text}`)}));${schemaSql} COMMIT;`,
     );
-    checkIn(client, false);
+    client.release();
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
-    checkIn(client, true);
+    client.release(true);
     throw error;
   }
 }
@@ -326,15 +313,15 @@ async function cappedInsert(
     .replaceAll("{content}", pg.escapeLiteral(input.contentId))
     .replaceAll("{ttl}", String(input.ttlSeconds))
     .replaceAll("{max}", String(input.maxConcurrentLeases));
-  const client = await checkOut(pool);
+  const client = await pool.connect();
   try {
     const results = (await client.query(script)) as unknown as pg.QueryResult<{ expires_at: Date }>[];
-    checkIn(client, false);
+    client.release();
     // BEGIN, lock, cleanup, insert, COMMIT: the insert's result is the fourth.
     return results[3]?.rows[0]?.expires_at;
   } catch (error) {
     await client.query("ROLLBACK").catch(() => {});
-    checkIn(client, true);
+    client.release(true);
     throw error;
   }
 }
