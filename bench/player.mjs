@@ -14,6 +14,7 @@ import { packageHls } from "@blindcast/packager";
 import { chromium } from "@playwright/test";
 import { SignJWT } from "jose";
 import { build, preview } from "vite";
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../scripts/chromium.mjs";
 import { startDelayProxy } from "./lib/delay-proxy.mjs";
 import { DEMO_JWT_SECRET, masterKey, quiet, salt } from "./lib/fixtures.mjs";
 import { median, round } from "./lib/stats.mjs";
@@ -90,18 +91,7 @@ export async function run() {
   const pagePort = page.httpServer.address().port;
   const pageProxy = await startDelayProxy(`http://127.0.0.1:${pagePort}`, RTT_MS);
   pageOrigin = `http://localhost:${pageProxy.port}`;
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--autoplay-policy=no-user-gesture-required",
-    ],
-  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 
   const open = async (query, until, timeout = 30_000) => {
     const context = await browser.newContext();

@@ -1,11 +1,9 @@
 import { defineConfig } from "@playwright/test";
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../scripts/chromium.mjs";
 
 export const PAGE_PORT = 4173;
 
-/**
- * Debian's Chromium (never a downloaded browser), overridable with CHROMIUM_PATH. The flags keep
- * it from reaching for the network, which this sandbox does not have.
- */
+/** Debian's Chromium (never a downloaded browser), overridable with CHROMIUM_PATH. */
 export default defineConfig({
   testDir: "tests",
   timeout: 60_000,
@@ -25,17 +23,6 @@ export default defineConfig({
   use: {
     browserName: "chromium",
     baseURL: `http://localhost:${PAGE_PORT}`,
-    launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required",
-      ],
-    },
+    launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
   },
 });
