@@ -330,10 +330,30 @@ export function createKeyServer<TEvent>(
     };
   }
 
-  function emitAudit(record: AuditRecord): void {
-    if (!config.audit) return;
+  // Built only when someone listens: this runs on every request.
+  function emitAudit(
+    request: KeyServerRequest<TEvent>,
+    state: RequestState,
+    status: number,
+    started: number,
+  ): void {
+    const audit = config.audit;
+    if (!audit) return;
     try {
-      config.audit(record);
+      audit({
+        type: "blindcast.keys.request",
+        time: new Date().toISOString(),
+        requestId: request.requestId,
+        method: request.method,
+        route: state.route,
+        contentId: state.contentId,
+        epoch: state.epoch,
+        viewerId: state.viewerId,
+        keys: state.keyEpochs,
+        status,
+        reason: state.reason,
+        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      });
     } catch (error) {
       logger.error(`audit sink threw ${errorName(error)}`);
     }
@@ -355,25 +375,12 @@ export function createKeyServer<TEvent>(
         response = new HttpError(500, "Internal server error", "internal").toResponse();
       }
     }
-    emitAudit({
-      type: "blindcast.keys.request",
-      time: new Date().toISOString(),
-      requestId: request.requestId,
-      method: request.method,
-      route: state.route,
-      contentId: state.contentId,
-      epoch: state.epoch,
-      viewerId: state.viewerId,
-      keys: state.keyEpochs,
-      status: response.statusCode,
-      reason: state.reason,
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-    });
+    emitAudit(request, state, response.statusCode, started);
     return response;
   };
 }
 
-interface ResolvedConfig<TEvent> {
+interface ResolvedConfig {
   deriver: KeyDeriver;
   cors: ReturnType<typeof createCorsPolicy>;
   leaseStore: LeaseStore | undefined;
@@ -382,13 +389,9 @@ interface ResolvedConfig<TEvent> {
   corsMaxAgeSeconds: number;
   audit: ((record: AuditRecord) => void) | undefined;
   logger: KeyServerLogger;
-  options: KeyServerOptions<TEvent>;
 }
 
-function resolveConfig<TEvent>(
-  options: KeyServerOptions<TEvent>,
-  runtime: KeyServerRuntime,
-): ResolvedConfig<TEvent> {
+function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeyServerRuntime): ResolvedConfig {
   if (typeof options !== "object" || options === null) {
     throw new KeyServerConfigError("options are required: { masterKey, salt, corsOrigins, ... }");
   }
@@ -469,7 +472,6 @@ function resolveConfig<TEvent>(
     corsMaxAgeSeconds,
     audit: options.audit === false ? undefined : (options.audit ?? runtime.audit ?? jsonLinesAudit),
     logger,
-    options,
   };
 }
 

@@ -2,6 +2,7 @@ import type { KeyServerRequest } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
 import type { ApiGatewayV1Event, ApiGatewayV2Event, KeyServerEvent } from "./events.js";
 
+const utf8 = new TextEncoder();
 const MAX_BASE64_CHARS = Math.ceil(MAX_BODY_BYTES / 3) * 4;
 
 /** Headers that must appear once: two values would make identity or the lease ambiguous. */
@@ -25,50 +26,36 @@ function fromV2(event: ApiGatewayV2Event): KeyServerRequest<KeyServerEvent> | un
   const context = event.requestContext;
   const method = isRecord(context) && isRecord(context.http) ? context.http.method : undefined;
   if (typeof method !== "string" || typeof event.rawPath !== "string") return undefined;
-  const headers = lowercaseHeaders(event.headers);
-  const duplicated = duplicatedHeader(headers, undefined);
   const stage = typeof context.stage === "string" ? context.stage : undefined;
-  return finish(
-    { ...event, headers },
-    method,
-    stripStage(event.rawPath, stage),
-    headers,
-    event.body,
-    event.isBase64Encoded,
-    duplicated,
-    stringOrUndefined(context.requestId),
-  );
+  return finish(event, method, stripStage(event.rawPath, stage), undefined, context.requestId);
 }
 
 function fromV1(event: ApiGatewayV1Event): KeyServerRequest<KeyServerEvent> {
-  const headers = lowercaseHeaders(event.headers);
-  const duplicated = duplicatedHeader(headers, event.multiValueHeaders);
   const context = isRecord(event.requestContext) ? event.requestContext : undefined;
-  return finish(
-    { ...event, headers },
-    event.httpMethod,
-    event.path,
-    headers,
-    event.body,
-    event.isBase64Encoded,
-    duplicated,
-    stringOrUndefined(context?.requestId),
-  );
+  return finish(event, event.httpMethod, event.path, event.multiValueHeaders, context?.requestId);
 }
 
+/** What both shapes share: headers, body, and the event handed on with lowercase header names. */
 function finish(
   event: KeyServerEvent,
   method: string,
   path: string,
-  headers: Record<string, string>,
-  rawBody: unknown,
-  isBase64Encoded: unknown,
-  duplicatedHeader: string | undefined,
-  requestId: string | undefined,
+  multiValueHeaders: unknown,
+  requestId: unknown,
 ): KeyServerRequest<KeyServerEvent> {
-  const request: KeyServerRequest<KeyServerEvent> = { method, path, headers, event, requestId };
-  if (duplicatedHeader) {
-    request.problem = `Header ${duplicatedHeader} must appear once`;
+  const headers = lowercaseHeaders(event.headers);
+  const request: KeyServerRequest<KeyServerEvent> = {
+    method,
+    path,
+    headers,
+    event: { ...event, headers },
+    requestId: stringOrUndefined(requestId),
+  };
+  const duplicated = duplicatedHeader(headers, multiValueHeaders);
+  const rawBody: unknown = event.body;
+  const isBase64Encoded: unknown = event.isBase64Encoded;
+  if (duplicated) {
+    request.problem = `Header ${duplicated} must appear once`;
     return request;
   }
   if (rawBody === undefined || rawBody === null || rawBody === "") return request;
@@ -82,7 +69,7 @@ function finish(
     if (bytes) request.body = bytes;
     else request.problem = "Request body is flagged base64 but is not valid base64";
   } else {
-    request.body = new TextEncoder().encode(rawBody);
+    request.body = utf8.encode(rawBody);
   }
   return request;
 }

@@ -4,6 +4,10 @@ import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
 import type { NodeKeyServerOptions } from "./index.js";
 
+/** Where the local server listens unless told otherwise: exposing a key server is a decision. */
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_HOSTNAME = "127.0.0.1";
+
 /** The environment, as `process.env` provides it. */
 export type KeyServerEnv = Readonly<Record<string, string | undefined>>;
 
@@ -36,8 +40,8 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
     "CORS_ORIGINS",
     "comma-separated origins such as http://localhost:5173, or *",
   );
-  const port = integerVariable(env, "PORT", 0, 65535) ?? 8787;
-  const hostname = env.HOST?.trim() || "127.0.0.1";
+  const port = integerVariable(env, "PORT", 0, 65535) ?? DEFAULT_PORT;
+  const hostname = env.HOST?.trim() || DEFAULT_HOSTNAME;
   const leaseTtlSeconds = integerVariable(env, "LEASE_TTL_SECONDS", 10, 86_400);
   const maxConcurrentLeases = integerVariable(env, "MAX_CONCURRENT_LEASES", 1, 1_000_000);
 

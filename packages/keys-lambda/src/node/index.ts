@@ -2,9 +2,16 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createLambdaKeyServer, type LambdaKeyServerOptions } from "../lambda/index.js";
 import { batchedStdoutAudit } from "../lambda/stdout-audit.js";
+import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
 import { toNodeListener } from "./listener.js";
 
-export { EnvConfigError, type KeyServerEnv, keyServerOptionsFromEnv } from "./env.js";
+export {
+  DEFAULT_HOSTNAME,
+  DEFAULT_PORT,
+  EnvConfigError,
+  type KeyServerEnv,
+  keyServerOptionsFromEnv,
+} from "./env.js";
 export { type NodeRequestListener, toNodeListener } from "./listener.js";
 export { toApiGatewayEvent } from "./to-event.js";
 
@@ -23,11 +30,9 @@ export interface RunningKeyServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_PORT = 8787;
-
 /** The Lambda handler, served by node:http: local behaviour is Lambda behaviour. */
 export async function startKeyServer(options: NodeKeyServerOptions): Promise<RunningKeyServer> {
-  const { port = DEFAULT_PORT, hostname = "127.0.0.1", ...serverOptions } = options;
+  const { port = DEFAULT_PORT, hostname = DEFAULT_HOSTNAME, ...serverOptions } = options;
   const handler = createLambdaKeyServer(serverOptions, { audit: batchedStdoutAudit() });
   const server = createServer(toNodeListener(handler));
   await new Promise<void>((resolve, reject) => {
