@@ -1,8 +1,9 @@
 import { bytesToHex } from "@blindcast/crypto";
-import type { AuditRecord } from "@blindcast/keys";
+import { type AuditRecord, jsonLinesAudit, type RouteName } from "@blindcast/keys";
 import { createLambdaKeyServer, type LambdaKeyServerOptions } from "@blindcast/keys/lambda";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
-import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { describe, expect, it, vi } from "vitest";
 import { EVENT_KINDS, eventOf, jsonBody, keyBytes, v1Event, v2Event } from "./support/events.js";
 import { masterKey, recordingLogger, salt, vectorFor } from "./support/fixtures.js";
 
@@ -251,6 +252,48 @@ describe("audit", () => {
       status: 200,
       contentId: "demo",
     });
+  });
+
+  it("writes every record as exactly the JSON that JSON.stringify would (any text a request can carry)", () => {
+    const routes: (RouteName | "unmatched")[] = [
+      "content_key",
+      "epoch_key",
+      "lease_create",
+      "lease_renew",
+      "lease_release",
+      "unmatched",
+    ];
+    const optional = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined });
+    const record: fc.Arbitrary<AuditRecord> = fc.record({
+      type: fc.constant("blindcast.keys.request" as const),
+      time: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      requestId: optional(fc.string({ unit: "binary" })),
+      method: fc.string({ unit: "binary" }),
+      route: fc.constantFrom(...routes),
+      contentId: optional(fc.string({ unit: "binary" })),
+      epoch: optional(fc.integer({ min: 0, max: 4294967295 })),
+      viewerId: optional(fc.string({ unit: "binary" })),
+      keys: optional(fc.array(fc.option(fc.integer({ min: 0, max: 4294967295 }), { nil: null }))),
+      status: fc.integer({ min: 100, max: 599 }),
+      reason: optional(fc.string({ unit: "binary" })),
+      durationMs: fc.oneof(
+        fc.double({ min: 0, max: 1e6, noNaN: true }),
+        fc.constantFrom(Number.NaN, Infinity),
+      ),
+    });
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    try {
+      fc.assert(
+        fc.property(record, (r) => {
+          log.mockClear();
+          jsonLinesAudit(r);
+          expect(log.mock.calls).toEqual([[JSON.stringify(r)]]);
+        }),
+        { numRuns: 500 },
+      );
+    } finally {
+      log.mockRestore();
+    }
   });
 
   it("keeps answering when the audit sink throws", async () => {

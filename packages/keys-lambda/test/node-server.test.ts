@@ -5,6 +5,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@blindcast/crypto";
+import type { AuditRecord } from "@blindcast/keys";
+import type { ApiGatewayV2Event } from "@blindcast/keys/lambda";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import {
   EnvConfigError,
@@ -115,6 +117,49 @@ describe("the key server over real HTTP (node:http adapter)", () => {
     expect(status.body).toContain("Header authorization must appear once");
   });
 
+  it("hands authenticate the API Gateway v2 event the Lambda would receive", async () => {
+    const seen: ApiGatewayV2Event[] = [];
+    const local = await startKeyServer({
+      masterKey,
+      salt,
+      corsOrigins: ORIGIN,
+      port: 0,
+      authenticate: (event) => {
+        seen.push(event as ApiGatewayV2Event);
+        return { ok: true };
+      },
+      audit: false,
+      logger: recordingLogger(),
+    });
+    try {
+      const response = await fetch(`${local.keysUrl}/movie-42/3?via=test&x=1`, {
+        headers: { Authorization: "Bearer t", cookie: "a=1; b=2", origin: ORIGIN },
+      });
+      expect(response.status).toBe(200);
+      expect(seen).toHaveLength(1);
+      const event = seen[0];
+      expect(event).toMatchObject({
+        version: "2.0",
+        routeKey: "$default",
+        rawPath: "/keys/movie-42/3",
+        rawQueryString: "via=test&x=1",
+        queryStringParameters: { via: "test", x: "1" },
+        cookies: ["a=1", "b=2"],
+        isBase64Encoded: false,
+        requestContext: {
+          http: { method: "GET", path: "/keys/movie-42/3", protocol: "HTTP/1.1", sourceIp: "127.0.0.1" },
+          stage: "$default",
+          domainName: `127.0.0.1:${local.port}`,
+        },
+      });
+      expect(event?.headers).toMatchObject({ authorization: "Bearer t", origin: ORIGIN });
+      expect(event?.headers?.cookie).toBeUndefined();
+      expect(event?.requestContext.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await local.close();
+    }
+  });
+
   it("refuses an oversized body with 400 without reading it all", async () => {
     const response = await fetch(`${server.keysUrl}/leases`, {
       method: "POST",
@@ -212,7 +257,11 @@ describe("the blindcast-keys CLI", () => {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
+    let stdout = "";
     child.stderr.setEncoding("utf8");
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr.on("data", (chunk: string) => {
         stderr += chunk;
@@ -224,6 +273,7 @@ describe("the blindcast-keys CLI", () => {
     return {
       url,
       stderr: () => stderr,
+      stdout: () => stdout,
       async stop() {
         child.kill("SIGTERM");
         const [code] = await once(child, "exit");
@@ -254,6 +304,29 @@ describe("the blindcast-keys CLI", () => {
     } finally {
       expect(await server.stop()).toBe(0);
     }
+  });
+
+  it("writes one audit line per request to stdout, none lost when stopped", async () => {
+    const server = await startCli({ ...env, LEASES: "off" });
+    const requests = 300;
+    const statuses: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const response = await fetch(`${server.url}/demo/${i}`);
+      await response.arrayBuffer();
+      statuses.push(response.status);
+    }
+    expect(await server.stop()).toBe(0);
+    const records = server
+      .stdout()
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as AuditRecord);
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    expect(records).toHaveLength(requests);
+    expect(records.map((r) => r.epoch)).toEqual(Array.from({ length: requests }, (_, i) => i));
+    expect(new Set(records.map((r) => r.requestId)).size).toBe(requests);
+    expect(records[0]).toMatchObject({ route: "epoch_key", contentId: "demo", status: 200, method: "GET" });
+    expect(server.stdout()).not.toContain(MASTER_KEY_HEX);
   });
 
   it.each([

@@ -1,27 +1,41 @@
 import type { KeyDeriver } from "@blindcast/crypto";
 
+/** Keys by contentId (and epoch): a cache hit comes back at once, not a microtask later. */
+export interface KeySource {
+  contentKey(contentId: string): Uint8Array | Promise<Uint8Array>;
+  epochKey(contentId: string, epoch: number): Uint8Array | Promise<Uint8Array>;
+}
+
 /**
- * Keeps the most recently served derived keys (by contentId and epoch) so that the many viewers
- * of one stream cost one derivation per key, not one per request. Holds nothing the master key
- * in the same process could not derive again; bounded, least recently used first out.
+ * Keeps recently served derived keys (by contentId and epoch) so that the many viewers of one
+ * stream cost one derivation per key, not one per request. Holds nothing the master key in the
+ * same process could not derive again.
+ *
+ * Two generations rather than a strict LRU: a hit in the young one is a single lookup, where an
+ * LRU reorders on every hit (measurable on the key path). When the young generation fills, the
+ * old one is dropped and the young one ages; a key used since moves back to the young one. At
+ * most `maxEntries` keys are held, and the last `maxEntries / 2` used are never dropped.
  */
-export function cachingDeriver(deriver: KeyDeriver, maxEntries: number): KeyDeriver {
+export function cachingDeriver(deriver: KeyDeriver, maxEntries: number): KeySource {
   if (maxEntries === 0) return deriver;
-  const keys = new Map<string, Uint8Array>();
+  const generationSize = Math.max(1, Math.floor(maxEntries / 2));
+  let young = new Map<string, Uint8Array>();
+  let old = new Map<string, Uint8Array>();
   const remember = (name: string, key: Uint8Array) => {
-    if (keys.size >= maxEntries) keys.delete(keys.keys().next().value as string);
-    keys.set(name, key);
+    if (young.size >= generationSize) {
+      // With room for one key only, there is no old generation to keep.
+      old = maxEntries > 1 ? young : new Map();
+      young = new Map();
+    }
+    young.set(name, key);
     return key;
   };
-  const cached = async (name: string, derive: () => Promise<Uint8Array>) => {
-    const hit = keys.get(name);
-    if (hit) {
-      // Re-insert: Map iteration order is insertion order, so this makes it most recent.
-      keys.delete(name);
-      keys.set(name, hit);
-      return hit;
-    }
-    return remember(name, await derive());
+  const cached = (name: string, derive: () => Promise<Uint8Array>): Uint8Array | Promise<Uint8Array> => {
+    const hit = young.get(name);
+    if (hit !== undefined) return hit;
+    const aged = old.get(name);
+    if (aged !== undefined) return remember(name, aged);
+    return derive().then((key) => remember(name, key));
   };
   return {
     contentKey: (contentId) => cached(contentId, () => deriver.contentKey(contentId)),

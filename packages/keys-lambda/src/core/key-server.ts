@@ -6,12 +6,12 @@ import {
   type KeyDeriver,
   parseEpoch,
 } from "@blindcast/crypto";
-import { isLeaseIdFormat, type Lease, type LeaseStore } from "../lease-store.js";
-import { jsonLinesAudit } from "./audit.js";
+import { isLeaseIdFormat, type Lease, type LeaseLookup, type LeaseStore } from "../lease-store.js";
+import { isoNow, jsonLinesAudit } from "./audit.js";
 import { base64 } from "./base64.js";
 import { parseJsonObject } from "./body.js";
 import { ALLOWED_REQUEST_HEADERS, createCorsPolicy } from "./cors.js";
-import { cachingDeriver } from "./key-cache.js";
+import { cachingDeriver, type KeySource } from "./key-cache.js";
 import {
   type AuditRecord,
   type AuthResult,
@@ -140,22 +140,25 @@ export function createKeyServer<TEvent>(
     state.route = match.route.name;
     if (request.problem) throw new HttpError(400, request.problem, "bad_request");
 
-    const auth = await authenticate(request.event);
-    state.viewerId = await viewerOf(request.event, auth);
-    const viewerId = state.viewerId;
+    // The event is read only when a callback wants it: an adapter may build it on demand.
+    const viewerId =
+      options.authenticate || options.getViewerId ? await identify(request.event) : ANONYMOUS_VIEWER;
+    state.viewerId = viewerId;
 
     const [first, second] = match.route.params as [string, string?];
     switch (match.route.name) {
       case "content_key": {
         state.contentId = checkedContentId(first);
         await requireLease(request.headers, state.contentId, viewerId);
-        return keyResponse(await config.deriver.contentKey(state.contentId));
+        const key = config.deriver.contentKey(state.contentId);
+        return keyResponse(key instanceof Uint8Array ? key : await key);
       }
       case "epoch_key": {
         state.contentId = checkedContentId(first);
         state.epoch = checkedEpoch(second ?? "");
         await requireLease(request.headers, state.contentId, viewerId);
-        return keyResponse(await config.deriver.epochKey(state.contentId, state.epoch));
+        const key = config.deriver.epochKey(state.contentId, state.epoch);
+        return keyResponse(key instanceof Uint8Array ? key : await key);
       }
       case "lease_create": {
         const store = requireStore();
@@ -241,6 +244,10 @@ export function createKeyServer<TEvent>(
     });
   }
 
+  async function identify(event: TEvent): Promise<string> {
+    return viewerOf(event, await authenticate(event));
+  }
+
   async function authenticate(event: TEvent): Promise<AuthResult> {
     if (!options.authenticate) return { ok: true };
     let result: AuthResult;
@@ -299,7 +306,13 @@ export function createKeyServer<TEvent>(
       );
     }
     if (!isLeaseIdFormat(leaseId)) throw new HttpError(403, "Lease not found", "lease_not_found");
-    const lookup = await storeCall(() => leaseStore.get(leaseId));
+    // Not through storeCall: one async layer fewer on every key request.
+    let lookup: LeaseLookup;
+    try {
+      lookup = await leaseStore.get(leaseId);
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
     if (lookup.status === "not_found") throw new HttpError(403, "Lease not found", "lease_not_found");
     if (lookup.status === "expired") throw new HttpError(403, "Lease expired", "lease_expired");
     if (lookup.lease.viewerId !== viewerId) {
@@ -314,11 +327,15 @@ export function createKeyServer<TEvent>(
     try {
       return await call();
     } catch (error) {
-      logger.error(`lease store failed (${errorName(error)}); answering 503`);
-      throw new HttpError(503, "Lease store unavailable, try again shortly", "store_unavailable", {
-        "retry-after": "1",
-      });
+      throw storeUnavailable(error);
     }
+  }
+
+  function storeUnavailable(error: unknown): HttpError {
+    logger.error(`lease store failed (${errorName(error)}); answering 503`);
+    return new HttpError(503, "Lease store unavailable, try again shortly", "store_unavailable", {
+      "retry-after": "1",
+    });
   }
 
   function leaseBody(lease: Lease): LeaseResponseBody {
@@ -342,7 +359,7 @@ export function createKeyServer<TEvent>(
     try {
       audit({
         type: "blindcast.keys.request",
-        time: new Date().toISOString(),
+        time: isoNow(),
         requestId: request.requestId,
         method: request.method,
         route: state.route,
@@ -381,7 +398,7 @@ export function createKeyServer<TEvent>(
 }
 
 interface ResolvedConfig {
-  deriver: KeyDeriver;
+  deriver: KeySource;
   cors: ReturnType<typeof createCorsPolicy>;
   leaseStore: LeaseStore | undefined;
   leaseTtlSeconds: number;

@@ -56,8 +56,8 @@ export interface KeyServerOptions<TEvent> {
   /** Receives one record per request; `false` turns auditing off. Default: a JSON line on stdout. */
   audit?: false | ((record: AuditRecord) => void);
   /**
-   * How many derived keys to keep in memory (least recently used out). Default 10000 (about
-   * 1 MB); 0 derives on every request.
+   * How many derived keys to keep in memory at most (keys unused for longest go first). Default
+   * 10000 (about 1 MB); 0 derives on every request.
    */
   keyCacheSize?: number;
   /** Preflight cache lifetime in seconds (`Access-Control-Max-Age`). Default 7200. */

@@ -6,16 +6,17 @@ export interface KeyServerResponse {
   body: Uint8Array | string;
 }
 
-/** Every answer: keys and lease ids must never be cached by browsers, proxies or CDNs. */
-const BASE_HEADERS = {
-  "cache-control": "no-store",
-  "x-content-type-options": "nosniff",
-} as const;
+// Every answer says no-store: keys and lease ids must never be cached by browsers, proxies or
+// CDNs. Written out as literals rather than spread from a shared object: this runs per request.
 
 export function keyResponse(key: Uint8Array): KeyServerResponse {
   return {
     statusCode: 200,
-    headers: { ...BASE_HEADERS, "content-type": "application/octet-stream" },
+    headers: {
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      "content-type": "application/octet-stream",
+    },
     body: key,
   };
 }
@@ -23,7 +24,11 @@ export function keyResponse(key: Uint8Array): KeyServerResponse {
 export function jsonResponse(statusCode: number, value: unknown): KeyServerResponse {
   return {
     statusCode,
-    headers: { ...BASE_HEADERS, "content-type": "application/json; charset=utf-8" },
+    headers: {
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      "content-type": "application/json; charset=utf-8",
+    },
     body: JSON.stringify(value),
   };
 }
@@ -67,5 +72,9 @@ export class HttpError extends Error {
 }
 
 export function emptyResponse(statusCode: number, headers: Record<string, string> = {}): KeyServerResponse {
-  return { statusCode, headers: { ...BASE_HEADERS, ...headers }, body: "" };
+  return {
+    statusCode,
+    headers: { "cache-control": "no-store", "x-content-type-options": "nosniff", ...headers },
+    body: "",
+  };
 }

@@ -1,12 +1,15 @@
+import {
+  BODY_TOO_LARGE,
+  repeatedHeaderProblem,
+  repeatedSingleValueHeader,
+  SINGLE_VALUE_HEADERS,
+} from "../core/headers.js";
 import type { KeyServerRequest } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
 import type { ApiGatewayV1Event, ApiGatewayV2Event, KeyServerEvent } from "./events.js";
 
 const utf8 = new TextEncoder();
 const MAX_BASE64_CHARS = Math.ceil(MAX_BODY_BYTES / 3) * 4;
-
-/** Headers that must appear once: two values would make identity or the lease ambiguous. */
-const SINGLE_VALUE_HEADERS = ["authorization", "origin", "content-type", "x-blindcast-lease"];
 
 /**
  * Turns whichever event arrived into the core's request, or `undefined` when it is not an HTTP
@@ -55,7 +58,7 @@ function finish(
   const rawBody: unknown = event.body;
   const isBase64Encoded: unknown = event.isBase64Encoded;
   if (duplicated) {
-    request.problem = `Header ${duplicated} must appear once`;
+    request.problem = repeatedHeaderProblem(duplicated);
     return request;
   }
   if (rawBody === undefined || rawBody === null || rawBody === "") return request;
@@ -63,7 +66,7 @@ function finish(
     request.problem = "Request body must be a string";
   } else if (rawBody.length > (isBase64Encoded === true ? MAX_BASE64_CHARS : MAX_BODY_BYTES)) {
     // Refused before decoding: UTF-8 never has fewer bytes than UTF-16 code units.
-    request.problem = `Request body is over ${MAX_BODY_BYTES} bytes`;
+    request.problem = BODY_TOO_LARGE;
   } else if (isBase64Encoded === true) {
     const bytes = decodeBase64(rawBody);
     if (bytes) request.body = bytes;
@@ -74,15 +77,10 @@ function finish(
   return request;
 }
 
-/**
- * The first single-value header that arrived more than once. HTTP APIs join repeats with commas
- * and no value we read can contain one; REST APIs list repeats in multiValueHeaders.
- */
+/** Repeats joined with commas (HTTP APIs), or listed in multiValueHeaders (REST APIs). */
 function duplicatedHeader(headers: Record<string, string>, multi: unknown): string | undefined {
-  for (const name of SINGLE_VALUE_HEADERS) {
-    if (headers[name]?.includes(",")) return name;
-  }
-  if (!isRecord(multi)) return undefined;
+  const joined = repeatedSingleValueHeader(headers);
+  if (joined || !isRecord(multi)) return joined;
   for (const [name, values] of Object.entries(multi)) {
     const lower = name.toLowerCase();
     if (SINGLE_VALUE_HEADERS.includes(lower) && Array.isArray(values) && values.length > 1) return lower;

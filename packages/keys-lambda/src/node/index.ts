@@ -1,9 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLambdaKeyServer, type LambdaKeyServerOptions } from "../lambda/index.js";
-import { batchedStdoutAudit } from "../lambda/stdout-audit.js";
+import type { LambdaKeyServerOptions } from "../lambda/index.js";
+import { bufferedStdoutAudit } from "../lambda/stdout-audit.js";
 import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
-import { toNodeListener } from "./listener.js";
+import { createKeyServerListener } from "./listener.js";
 
 export {
   DEFAULT_HOSTNAME,
@@ -12,7 +12,7 @@ export {
   type KeyServerEnv,
   keyServerOptionsFromEnv,
 } from "./env.js";
-export { type NodeRequestListener, toNodeListener } from "./listener.js";
+export { createKeyServerListener, type NodeRequestListener, toNodeListener } from "./listener.js";
 export { toApiGatewayEvent } from "./to-event.js";
 
 export interface NodeKeyServerOptions extends LambdaKeyServerOptions {
@@ -30,18 +30,27 @@ export interface RunningKeyServer {
   close(): Promise<void>;
 }
 
-/** The Lambda handler, served by node:http: local behaviour is Lambda behaviour. */
+/** The key server on node:http, with the Lambda's options, core and answers. */
 export async function startKeyServer(options: NodeKeyServerOptions): Promise<RunningKeyServer> {
   const { port = DEFAULT_PORT, hostname = DEFAULT_HOSTNAME, ...serverOptions } = options;
-  const handler = createLambdaKeyServer(serverOptions, { audit: batchedStdoutAudit() });
-  const server = createServer(toNodeListener(handler));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, hostname, () => {
-      server.off("error", reject);
-      resolve();
+  // The default sink holds lines back to write them in batches; they are written on close, and
+  // when the process ends (normally or by process.exit) without closing.
+  const audit = serverOptions.audit === undefined ? bufferedStdoutAudit() : undefined;
+  const server = createServer(createKeyServerListener(serverOptions, audit ? { audit } : {}));
+  const flushAudit = () => audit?.flush();
+  process.on("exit", flushAudit);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, hostname, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    process.off("exit", flushAudit);
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return {
@@ -50,7 +59,12 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
     server,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
+        server.close((error) => {
+          process.off("exit", flushAudit);
+          flushAudit();
+          if (error) reject(error);
+          else resolve();
+        });
         server.closeAllConnections();
       }),
   };

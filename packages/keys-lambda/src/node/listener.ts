@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createKeyServer, type KeyServerRuntime } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
-import type { LambdaKeyServerHandler } from "../lambda/index.js";
+import type { LambdaKeyServerHandler, LambdaKeyServerOptions } from "../lambda/index.js";
+import { createNodeKeyDeriver } from "../lambda/node-deriver.js";
+import { stdoutAudit } from "../lambda/stdout-audit.js";
+import { joinHeaders } from "./headers.js";
 import { toApiGatewayEvent } from "./to-event.js";
+import { toKeyServerRequest } from "./to-request.js";
 
 /** Past this many body bytes the connection is dropped rather than drained. */
 const HARD_BODY_LIMIT = 1024 * 1024;
@@ -9,48 +14,102 @@ const HARD_BODY_LIMIT = 1024 * 1024;
 export type NodeRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * Wraps a Lambda key server handler as a node:http request listener. Bodies are read only up to
- * one byte past the limit, which is enough for the handler to refuse them with its usual reason.
+ * The key server as a node:http request listener: the Lambda's core, options and answers,
+ * without the round trip through an API Gateway event (built only for `authenticate` and
+ * `getViewerId`, which receive exactly the event the Lambda would).
+ */
+export function createKeyServerListener(
+  options: LambdaKeyServerOptions,
+  runtime: KeyServerRuntime = {},
+): NodeRequestListener {
+  const server = createKeyServer(options, {
+    createDeriver: createNodeKeyDeriver,
+    audit: stdoutAudit,
+    ...runtime,
+  });
+  return (req, res) => {
+    const joined = joinHeaders(req.rawHeaders);
+    withBody(req, res, hasBody(joined.headers), (body) => {
+      server(toKeyServerRequest(req, joined, body)).then(
+        (response) => send(res, response.statusCode, response.headers, response.body),
+        () => sendInternalError(res),
+      );
+    });
+  };
+}
+
+/**
+ * Wraps any Lambda handler (yours around `createLambdaKeyServer`, say) as a node:http request
+ * listener, handing it the HTTP API 2.0 event API Gateway would send.
  */
 export function toNodeListener(handler: LambdaKeyServerHandler): NodeRequestListener {
-  const respond = (req: IncomingMessage, res: ServerResponse, body: Uint8Array | undefined) => {
-    handler(toApiGatewayEvent(req, body)).then(
-      (result) => {
-        const payload = result.isBase64Encoded ? Buffer.from(result.body, "base64") : result.body;
-        res.writeHead(result.statusCode, result.headers);
-        res.end(payload);
-      },
-      () => {
-        // The handler answers every error itself; reaching here means a bug, never a secret.
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
-        res.end('{"error":"Internal server error"}');
-      },
-    );
-  };
-  return (req, res) => {
-    // Most requests (every key request) have no body: answer at once rather than a tick later,
-    // after the stream's "end".
-    if (req.headers["content-length"] === undefined && req.headers["transfer-encoding"] === undefined) {
-      req.resume();
-      respond(req, res, undefined);
+  return (req, res) =>
+    withBody(req, res, hasBody(req.headers), (body) => {
+      handler(toApiGatewayEvent(req, body)).then(
+        (result) =>
+          send(
+            res,
+            result.statusCode,
+            result.headers,
+            result.isBase64Encoded ? Buffer.from(result.body, "base64") : result.body,
+          ),
+        () => sendInternalError(res),
+      );
+    });
+}
+
+/**
+ * Reads the body only up to one byte past the limit, which is enough for the handler to refuse
+ * it with its usual reason.
+ */
+function withBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  bodyFollows: boolean,
+  then: (body: Uint8Array | undefined) => void,
+): void {
+  // Most requests (every key request) have no body: answer at once rather than a tick later,
+  // after the stream's "end". Nothing needs draining; node:http finishes the request itself.
+  if (!bodyFollows) {
+    then(undefined);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let seen = 0;
+  req.on("data", (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > HARD_BODY_LIMIT) {
+      req.destroy();
       return;
     }
-    const chunks: Buffer[] = [];
-    let kept = 0;
-    let seen = 0;
-    req.on("data", (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen > HARD_BODY_LIMIT) {
-        req.destroy();
-        return;
-      }
-      if (kept <= MAX_BODY_BYTES) {
-        const part = chunk.subarray(0, MAX_BODY_BYTES + 1 - kept);
-        chunks.push(part);
-        kept += part.length;
-      }
-    });
-    req.on("error", () => res.destroy());
-    req.on("end", () => respond(req, res, chunks.length > 0 ? Buffer.concat(chunks) : undefined));
-  };
+    if (kept <= MAX_BODY_BYTES) {
+      const part = chunk.subarray(0, MAX_BODY_BYTES + 1 - kept);
+      chunks.push(part);
+      kept += part.length;
+    }
+  });
+  req.on("error", () => res.destroy());
+  req.on("end", () => then(chunks.length > 0 ? Buffer.concat(chunks) : undefined));
+}
+
+/** Without either header an HTTP/1.1 request has no body. */
+function hasBody(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  return headers["content-length"] !== undefined || headers["transfer-encoding"] !== undefined;
+}
+
+function send(
+  res: ServerResponse,
+  statusCode: number,
+  headers: Record<string, string>,
+  body: Uint8Array | string,
+): void {
+  res.writeHead(statusCode, headers);
+  res.end(body);
+}
+
+function sendInternalError(res: ServerResponse): void {
+  // The handler answers every error itself; reaching here means a bug, never a secret.
+  if (!res.headersSent) res.writeHead(500, { "content-type": "application/json; charset=utf-8" });
+  res.end('{"error":"Internal server error"}');
 }

@@ -1,25 +1,28 @@
 import type { IncomingMessage } from "node:http";
 import type { ApiGatewayV2Event } from "../lambda/events.js";
+import { joinHeaders } from "./headers.js";
 
 /**
  * Translates a node:http request into the HTTP API (payload 2.0) event API Gateway would send
- * for it, so that the local server runs exactly the code path Lambda runs.
+ * for it, so that code written for the Lambda sees the same event locally.
  */
 export function toApiGatewayEvent(req: IncomingMessage, body: Uint8Array | undefined): ApiGatewayV2Event {
+  const { headers, cookies } = joinHeaders(req.rawHeaders);
+  return buildApiGatewayEvent(req, headers, cookies, body, crypto.randomUUID());
+}
+
+/** The event from headers already read, so a caller that has them does not read them twice. */
+export function buildApiGatewayEvent(
+  req: IncomingMessage,
+  headers: Record<string, string>,
+  cookies: string[] | undefined,
+  body: Uint8Array | undefined,
+  requestId: string,
+): ApiGatewayV2Event {
   const url = req.url ?? "/";
   const queryAt = url.indexOf("?");
   const rawPath = queryAt < 0 ? url : url.slice(0, queryAt);
   const rawQueryString = queryAt < 0 ? "" : url.slice(queryAt + 1);
-  const headers: Record<string, string> = {};
-  let cookies: string[] | undefined;
-  // headersDistinct keeps every repeat (plain req.headers silently drops repeated Authorization);
-  // API Gateway joins them with commas, so do we.
-  for (const [name, values] of Object.entries(req.headersDistinct)) {
-    if (!values) continue;
-    if (name === "cookie") cookies = values.flatMap((v) => v.split(/;\s*/));
-    else headers[name] = values.join(",");
-  }
-  const now = Date.now();
   const event: ApiGatewayV2Event = {
     version: "2.0",
     routeKey: "$default",
@@ -34,10 +37,10 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Uint8Array | undef
         sourceIp: req.socket.remoteAddress ?? "",
         userAgent: headers["user-agent"] ?? "",
       },
-      requestId: crypto.randomUUID(),
+      requestId,
       stage: "$default",
       domainName: headers.host ?? "localhost",
-      timeEpoch: now,
+      timeEpoch: Date.now(),
     },
     isBase64Encoded: false,
   };

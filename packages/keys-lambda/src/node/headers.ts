@@ -1,0 +1,28 @@
+/** Request headers as API Gateway's HTTP API hands them to Lambda. */
+export interface JoinedHeaders {
+  /** Lowercase names; a repeated header's values joined with commas. */
+  headers: Record<string, string>;
+  /** Every cookie pair, apart from the headers (HTTP API payload 2.0 passes them that way). */
+  cookies: string[] | undefined;
+}
+
+/**
+ * Reads `rawHeaders`, which keeps every repeat: `req.headers` silently drops a repeated
+ * Authorization or Content-Type, which would hide an ambiguous request instead of refusing it.
+ */
+export function joinHeaders(raw: readonly string[]): JoinedHeaders {
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (name === "cookie") {
+      cookies ??= [];
+      for (const pair of value.split(/;\s*/)) if (pair !== "") cookies.push(pair);
+    } else if (name !== "__proto__") {
+      const seen = headers[name];
+      headers[name] = seen === undefined ? value : `${seen},${value}`;
+    }
+  }
+  return { headers, cookies };
+}
