@@ -29,19 +29,27 @@ export async function run() {
   // way, closer to a Lambda talking to RDS in the same region.
   const proxy = await startTcpDelayProxy(Number(new URL(cluster.url).port), 1);
   try {
-    const loopback = await measure(cluster.url, "loopback");
-    const network = await measure(cluster.url.replace(/:(\d+)\//, `:${proxy.port}/`), "≈2 ms RTT");
-    return [...loopback, ...network];
+    const delayed = cluster.url.replace(/:(\d+)\//, `:${proxy.port}/`);
+    // The default (unnamed statements, safe behind RDS Proxy and PgBouncer), then with
+    // `preparedStatements: true`, for direct connections.
+    return [
+      ...(await measure(cluster.url, "loopback", false)),
+      ...(await measure(cluster.url, "loopback", true)),
+      ...(await measure(delayed, "≈2 ms RTT", false)),
+      ...(await measure(delayed, "≈2 ms RTT", true)),
+    ];
   } finally {
     await proxy.close();
     cluster.destroy();
   }
 }
 
-async function measure(url, label) {
+async function measure(url, network, preparedStatements) {
+  const label = preparedStatements ? `${network}, preparedStatements` : network;
   const pool = new pg.Pool({ connectionString: url, max: CLIENTS });
   const store = await createPostgresLeaseStore(pool, {
     table: `bench_${label.replace(/\W/g, "").toLowerCase()}`,
+    preparedStatements,
   });
   try {
     await store.ensureSchema();

@@ -60,33 +60,69 @@ afterAll(() => admin.end());
 let tables = 0;
 const clockTables = new WeakMap<object, string>();
 
-leaseStoreConformance<PostgresLeaseStore>(
-  "postgres",
-  {
-    async create() {
-      const name = `conformance_${process.pid}_${tables++}`;
-      await admin.query(
-        `CREATE TABLE ${name}_clock (shift interval NOT NULL); INSERT INTO ${name}_clock VALUES ('0')`,
-      );
-      const store = await createPostgresLeaseStore(databaseUrl(), {
-        table: name,
-        pool: { max: 30 },
-        clock: `(now() + (SELECT shift FROM ${name}_clock))`,
-      });
-      clockTables.set(store, `${name}_clock`);
-      return store;
+for (const preparedStatements of [false, true]) {
+  leaseStoreConformance<PostgresLeaseStore>(
+    preparedStatements ? "postgres, prepared statements" : "postgres",
+    {
+      async create() {
+        const name = `conformance_${process.pid}_${tables++}`;
+        await admin.query(
+          `CREATE TABLE ${name}_clock (shift interval NOT NULL); INSERT INTO ${name}_clock VALUES ('0')`,
+        );
+        const store = await createPostgresLeaseStore(databaseUrl(), {
+          table: name,
+          pool: { max: 30 },
+          clock: `(now() + (SELECT shift FROM ${name}_clock))`,
+          preparedStatements,
+        });
+        clockTables.set(store, `${name}_clock`);
+        return store;
+      },
+      async advanceTime(store, seconds) {
+        await admin.query(`UPDATE ${clockTables.get(store)} SET shift = shift + make_interval(secs => $1)`, [
+          seconds,
+        ]);
+      },
+      dispose: (store) => store.close(),
     },
-    async advanceTime(store, seconds) {
-      await admin.query(`UPDATE ${clockTables.get(store)} SET shift = shift + make_interval(secs => $1)`, [
-        seconds,
-      ]);
-    },
-    dispose: (store) => store.close(),
-  },
-  { describe, it },
-);
+    { describe, it },
+  );
+}
 
 describe("postgres lease store specifics", () => {
+  it.each([false, true])(
+    "names its statements only when asked (preparedStatements: %s)",
+    async (prepared) => {
+      const table = `prepared_${process.pid}_${tables++}`;
+      const store = await createPostgresLeaseStore(databaseUrl(), {
+        table,
+        pool: { max: 1 },
+        preparedStatements: prepared,
+      });
+      try {
+        const created = await store.create({ contentId: "demo", viewerId: "v", ttlSeconds: 60 });
+        if (!created.ok) throw new Error("create refused");
+        expect((await store.get(created.lease.leaseId)).status).toBe("live");
+        expect((await store.get(created.lease.leaseId)).status).toBe("live");
+        expect(
+          (await store.renew({ leaseId: created.lease.leaseId, viewerId: "v", ttlSeconds: 60 })).status,
+        ).toBe("renewed");
+        // One connection in the pool: this is the session that ran the store's statements.
+        const { rows } = await store.pool.query<{ name: string }>(
+          "SELECT name FROM pg_prepared_statements ORDER BY name",
+        );
+        if (prepared) {
+          expect(rows).toHaveLength(3);
+          for (const row of rows) expect(row.name).toMatch(/^blindcast_[0-9a-f]{8}$/);
+        } else {
+          expect(rows).toEqual([]);
+        }
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
   it("creates its schema once when many cold starts race to do it", async () => {
     const table = `race_${process.pid}`;
     const stores = await Promise.all(
@@ -100,7 +136,7 @@ describe("postgres lease store specifics", () => {
         [table],
       );
       expect(rows.map((r) => r.indexname)).toEqual([
-        `${table}_expiry_idx`,
+        `${table}_created_idx`,
         `${table}_pkey`,
         `${table}_viewer_idx`,
       ]);
@@ -160,6 +196,35 @@ describe("postgres lease store specifics", () => {
       await vi.waitFor(async () => expect(await rows()).toBe(101), { timeout: 5000 });
     } finally {
       await store.close();
+    }
+  });
+
+  it("renews as heap-only (HOT) updates: no index entry written per renewal", async () => {
+    const table = `hot_${process.pid}`;
+    const store = await createPostgresLeaseStore(databaseUrl(), { table, pool: { max: 1 } });
+    let open = true;
+    try {
+      const created = await store.create({ contentId: "demo", viewerId: "v", ttlSeconds: 60 });
+      if (!created.ok) throw new Error("create refused");
+      for (let i = 0; i < 20; i++) {
+        const renewed = await store.renew({ leaseId: created.lease.leaseId, viewerId: "v", ttlSeconds: 60 });
+        expect(renewed.status).toBe("renewed");
+      }
+      // A session hands its statistics to the shared counters when it ends, at the latest.
+      await store.close();
+      open = false;
+      await vi.waitFor(
+        async () => {
+          const { rows } = await admin.query(
+            "SELECT n_tup_upd::int AS updates, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname = $1",
+            [table],
+          );
+          expect(rows[0]).toEqual({ updates: 20, hot: 20 });
+        },
+        { timeout: 10_000, interval: 200 },
+      );
+    } finally {
+      if (open) await store.close();
     }
   });
 
