@@ -8,7 +8,7 @@ import autocannon from "autocannon";
 import { DEMO_MASTER_KEY, DEMO_SALT } from "./lib/fixtures.mjs";
 import { alternate, round } from "./lib/stats.mjs";
 
-const RUNS = 3;
+const RUNS = 5;
 const SECONDS = 3;
 const CONNECTIONS = 16;
 const cli = fileURLToPath(new URL("../packages/keys-lambda/dist/node/cli.js", import.meta.url));

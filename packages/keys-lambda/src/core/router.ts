@@ -28,28 +28,40 @@ const ROUTES: RouteDef[] = [
   { name: "epoch_key", method: "GET", pattern: ["*", "*"] },
 ];
 
+const NOT_FOUND: RouteMatch = { kind: "not_found" };
+
 /**
  * Finds the route for a path. Whatever precedes the first `/keys` segment (a stage, a base path)
- * is ignored. Empty segments (`//`, a trailing `/`) never match.
+ * is ignored. Empty segments (`//`, a trailing `/`) never match. Runs on every request, so it
+ * walks the table with plain loops rather than allocating filtered copies.
  */
 export function matchRoute(method: string, path: string): RouteMatch {
   const segments = path.split("/");
   const at = segments.indexOf("keys");
-  if (at < 0) return { kind: "not_found" };
+  if (at < 0) return NOT_FOUND;
   const rest = segments.slice(at + 1);
-  if (rest.length === 0 || rest.some((segment) => segment === "")) return { kind: "not_found" };
+  if (rest.length === 0 || rest.includes("")) return NOT_FOUND;
 
-  const fits = ROUTES.filter(
-    (route) =>
-      route.pattern.length === rest.length &&
-      route.pattern.every((part, i) => part === "*" || part === rest[i]),
-  );
-  if (fits.length === 0) return { kind: "not_found" };
-  // A literal route outranks a wildcard one for the same method (POST /keys/leases/renew).
-  const route = fits.find((r) => r.method === method);
-  if (route) return { kind: "matched", route: { name: route.name, params: rest } };
-  const allow = [...new Set(fits.map((r) => r.method)), "OPTIONS"];
+  let allow: string[] | undefined;
+  for (const route of ROUTES) {
+    if (!fits(route.pattern, rest)) continue;
+    // A literal route outranks a wildcard one for the same method (POST /keys/leases/renew):
+    // the table lists literal routes first.
+    if (route.method === method) return { kind: "matched", route: { name: route.name, params: rest } };
+    allow ??= [];
+    if (!allow.includes(route.method)) allow.push(route.method);
+  }
+  if (!allow) return NOT_FOUND;
+  allow.push("OPTIONS");
   return { kind: "method_not_allowed", allow };
+}
+
+function fits(pattern: readonly string[], segments: readonly string[]): boolean {
+  if (pattern.length !== segments.length) return false;
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] !== "*" && pattern[i] !== segments[i]) return false;
+  }
+  return true;
 }
 
 /** Methods a path answers, for `Allow` and preflights; empty when the path is unknown. */

@@ -104,6 +104,9 @@ function send(
   headers: Record<string, string>,
   body: Uint8Array | string,
 ): void {
+  // A known length rather than chunked encoding: one write for the whole answer, and what API
+  // Gateway would send.
+  res.setHeader("content-length", typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
   res.writeHead(statusCode, headers);
   res.end(body);
 }
