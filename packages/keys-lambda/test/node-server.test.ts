@@ -1,18 +1,21 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@blindcast/crypto";
 import type { AuditRecord } from "@blindcast/keys";
-import type { ApiGatewayV2Event } from "@blindcast/keys/lambda";
+import { type ApiGatewayV2Event, createLambdaKeyServer } from "@blindcast/keys/lambda";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import {
   EnvConfigError,
   keyServerOptionsFromEnv,
   type RunningKeyServer,
   startKeyServer,
+  toNodeListener,
 } from "@blindcast/keys/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
@@ -168,6 +171,46 @@ describe("the key server over real HTTP (node:http adapter)", () => {
     });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({ error: "Request body is over 4096 bytes", code: "bad_request" });
+  });
+});
+
+describe("toNodeListener: any Lambda handler on node:http", () => {
+  it("hands the handler the API Gateway event and writes its result, body and all", async () => {
+    const lambda = createLambdaKeyServer({
+      masterKey,
+      salt,
+      corsOrigins: "*",
+      leaseStore: createMemoryLeaseStore(),
+      audit: false,
+      logger: recordingLogger(),
+    });
+    const seen: string[] = [];
+    const server = createServer(
+      toNodeListener((event) => {
+        seen.push((event as ApiGatewayV2Event).rawPath);
+        return lambda(event);
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const created = await fetch(`http://127.0.0.1:${port}/keys/leases`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ contentId: "movie-42", keys: [1] }),
+      });
+      expect(created.status).toBe(201);
+      const lease = (await created.json()) as { leaseId: string; keys: { epoch: number; key: string }[] };
+      expect(bytesToHex(Buffer.from(lease.keys[0]?.key ?? "", "base64"))).toBe(vectorFor("movie-42", 1));
+      const key = await fetch(`http://127.0.0.1:${port}/keys/movie-42/7`, {
+        headers: { "x-blindcast-lease": lease.leaseId },
+      });
+      expect(key.status).toBe(200);
+      expect(bytesToHex(new Uint8Array(await key.arrayBuffer()))).toBe(vectorFor("movie-42", 7));
+      expect(seen).toEqual(["/keys/leases", "/keys/movie-42/7"]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
