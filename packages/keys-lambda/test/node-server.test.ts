@@ -65,6 +65,8 @@ describe("the key server over real HTTP (node:http adapter)", () => {
     expect(content.status).toBe(200);
     expect(content.headers.get("content-type")).toBe("application/octet-stream");
     expect(content.headers.get("cache-control")).toBe("no-store");
+    expect(content.headers.get("content-length")).toBe("16");
+    expect(content.headers.get("transfer-encoding")).toBeNull();
     expect(bytesToHex(new Uint8Array(await content.arrayBuffer()))).toBe(vectorFor("movie-42"));
 
     for (const epoch of [0, 1, 7]) {
