@@ -1,11 +1,10 @@
 import { base64 } from "../core/base64.js";
-import { createKeyServer, type KeyServerRuntime } from "../core/key-server.js";
+import type { KeyServerRuntime } from "../core/key-server.js";
 import type { KeyServerOptions } from "../core/options.js";
 import { HttpError, type KeyServerResponse } from "../core/response.js";
 import type { KeyServerEvent, LambdaHttpResult } from "./events.js";
-import { createNodeKeyDeriver } from "./node-deriver.js";
+import { createNodeKeyServer } from "./node-runtime.js";
 import { normalizeEvent } from "./normalize.js";
-import { stdoutAudit } from "./stdout-audit.js";
 
 export type {
   ApiGatewayV1Event,
@@ -28,11 +27,7 @@ export function createLambdaKeyServer(
   options: LambdaKeyServerOptions,
   runtime: KeyServerRuntime = {},
 ): LambdaKeyServerHandler {
-  const server = createKeyServer(options, {
-    createDeriver: createNodeKeyDeriver,
-    audit: stdoutAudit,
-    ...runtime,
-  });
+  const server = createNodeKeyServer(options, runtime);
   return async (event) => {
     const request = normalizeEvent(event);
     if (!request) {

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createKeyServer, type KeyServerRuntime } from "../core/key-server.js";
+import type { KeyServerRuntime } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
 import type { LambdaKeyServerHandler, LambdaKeyServerOptions } from "../lambda/index.js";
-import { createNodeKeyDeriver } from "../lambda/node-deriver.js";
-import { stdoutAudit } from "../lambda/stdout-audit.js";
+import { createNodeKeyServer } from "../lambda/node-runtime.js";
 import { joinHeaders } from "./headers.js";
 import { toApiGatewayEvent } from "./to-event.js";
 import { toKeyServerRequest } from "./to-request.js";
@@ -22,11 +21,7 @@ export function createKeyServerListener(
   options: LambdaKeyServerOptions,
   runtime: KeyServerRuntime = {},
 ): NodeRequestListener {
-  const server = createKeyServer(options, {
-    createDeriver: createNodeKeyDeriver,
-    audit: stdoutAudit,
-    ...runtime,
-  });
+  const server = createNodeKeyServer(options, runtime);
   return (req, res) => {
     const joined = joinHeaders(req.rawHeaders);
     withBody(req, res, hasBody(joined.headers), (body) => {
