@@ -108,13 +108,15 @@ const cases: Case[] = [
   // Headers.
   ["no Authorization", get("/keys/movie-42", () => ({ "x-blindcast-lease": lease })), 401, /Missing token/],
   [
+    // HTTP APIs join repeats with commas, and a SigV4 Authorization holds commas of its own, so a
+    // joined value cannot be told from one value: the token check refuses it instead.
     "duplicate Authorization (v2 joined)",
     get("/keys/movie-42", () => ({
       authorization: `Bearer ${token},Bearer ${token}`,
       "x-blindcast-lease": lease,
     })),
-    400,
-    /authorization must appear once/,
+    401,
+    /Malformed Authorization header/,
   ],
   [
     "duplicate Authorization (v1 multi-value)",
@@ -133,10 +135,10 @@ const cases: Case[] = [
     /x-blindcast-lease must appear once/,
   ],
   [
-    "duplicate Origin (refused as not allowed)",
+    "duplicate Origin",
     get("/keys/movie-42", () => ({ ...withLease(), origin: `${ORIGIN},${ORIGIN}` })),
-    403,
-    /Origin not allowed/,
+    400,
+    /origin must appear once/,
   ],
   ["no lease header", get("/keys/movie-42", auth), 403, /lease is required/],
   ["lease of another content", get("/keys/other", withLease), 403, /other content/],

@@ -1,6 +1,10 @@
 import { bytesToHex } from "@blindcast/crypto";
 import { type AuditRecord, jsonLinesAudit, type RouteName } from "@blindcast/keys";
-import { createLambdaKeyServer, type LambdaKeyServerOptions } from "@blindcast/keys/lambda";
+import {
+  createLambdaKeyServer,
+  type KeyServerEvent,
+  type LambdaKeyServerOptions,
+} from "@blindcast/keys/lambda";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
@@ -173,7 +177,7 @@ describe("events", () => {
   it("refuses a non-HTTP event with 400", async () => {
     const handler = server();
     for (const event of [{}, { version: "2.0" }, { Records: [] }, null, "GET /keys/a"]) {
-      const result = await handler(event as never);
+      const result = await handler(event as unknown as KeyServerEvent);
       expect(result.statusCode).toBe(400);
       expect(jsonBody(result).error).toMatch(/Unsupported event/);
     }

@@ -122,6 +122,23 @@ describe("the key server over real HTTP (node:http adapter)", () => {
     expect(status.body).toContain("Header authorization must appear once");
   });
 
+  it("takes a SigV4 Authorization (commas and all) as one header, and two Origins as a repeat", async () => {
+    const sigv4 =
+      "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261129/us-east-1/execute-api/aws4_request, " +
+      "SignedHeaders=host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+    // The server's authenticate knows only the bearer token: a SigV4 caller reaches it (401), not 400.
+    const signed = await rawRequest(server.port, "GET", "/keys/movie-42", [["authorization", sigv4]]);
+    expect(signed.code).toBe(401);
+    expect(signed.body).toContain("Missing token");
+    const origins = await rawRequest(server.port, "GET", "/keys/movie-42", [
+      ["origin", ORIGIN],
+      ["origin", ORIGIN],
+      ["authorization", "Bearer viewer-token"],
+    ]);
+    expect(origins.code).toBe(400);
+    expect(origins.body).toContain("Header origin must appear once");
+  });
+
   it("hands authenticate the API Gateway v2 event the Lambda would receive", async () => {
     const seen: ApiGatewayV2Event[] = [];
     const local = await startKeyServer({

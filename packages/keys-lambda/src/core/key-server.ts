@@ -11,6 +11,7 @@ import { isoNow, jsonLinesAudit } from "./audit.js";
 import { base64 } from "./base64.js";
 import { parseJsonObject } from "./body.js";
 import { ALLOWED_REQUEST_HEADERS, createCorsPolicy } from "./cors.js";
+import { repeatedHeaderProblem } from "./headers.js";
 import { cachingDeriver, type KeySource } from "./key-cache.js";
 import {
   type AuditRecord,
@@ -42,6 +43,8 @@ export interface KeyServerRequest<TEvent> {
   body?: Uint8Array | undefined;
   /** Set by the adapter when the request is malformed before routing (a bad base64 body, say). */
   problem?: string | undefined;
+  /** Set with `problem` when the malformation is a single-value header that arrived twice. */
+  repeatedHeader?: string | undefined;
   requestId?: string | undefined;
   /** Passed to `authenticate` and `getViewerId` untouched. */
   event: TEvent;
@@ -104,6 +107,10 @@ export function createKeyServer<TEvent>(
     const headers = request.headers;
     const origin = headers.origin;
     let cors: Record<string, string> = {};
+    // Two Origins name no origin to check: that is a malformed request (400), not a refused one.
+    if (request.repeatedHeader === "origin") {
+      throw new HttpError(400, request.problem ?? repeatedHeaderProblem("origin"), "bad_request");
+    }
     if (origin !== undefined) {
       const allowed = config.cors.allowOriginFor(origin);
       // CORS only tells browsers what they may read; refusing outright keeps a disallowed page

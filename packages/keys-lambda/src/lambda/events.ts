@@ -51,13 +51,46 @@ export interface ApiGatewayV1Event {
   isBase64Encoded?: boolean;
 }
 
-/** Any event the Lambda key server accepts; the shape is detected per invocation. */
-export type KeyServerEvent = ApiGatewayV2Event | ApiGatewayV1Event;
+/**
+ * An Application Load Balancer target event. With multi-value headers on for the target group,
+ * headers and query arrive only in the `multiValue…` maps, and the answer must use them too.
+ */
+export interface AlbEvent {
+  requestContext: { elb: { targetGroupArn?: string; [key: string]: unknown }; [key: string]: unknown };
+  httpMethod: string;
+  path: string;
+  /** Lowercase names (the ALB sends them so). */
+  headers?: Record<string, string | undefined> | null;
+  multiValueHeaders?: Record<string, string[] | undefined> | null;
+  queryStringParameters?: Record<string, string | undefined> | null;
+  multiValueQueryStringParameters?: Record<string, string[] | undefined> | null;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+}
 
-/** What the handler returns; valid for HTTP API (1.0 and 2.0), REST API and Function URLs alone. */
+/** Any event the Lambda key server accepts; the shape is detected per invocation. */
+export type KeyServerEvent = ApiGatewayV2Event | ApiGatewayV1Event | AlbEvent;
+
+/** What the handler returns to API Gateway (HTTP API 1.0 and 2.0, REST API) and Function URLs. */
 export interface LambdaHttpResult {
   statusCode: number;
   headers: Record<string, string>;
   body: string;
   isBase64Encoded: boolean;
 }
+
+/**
+ * What the handler returns to an Application Load Balancer: a `statusDescription`, and headers in
+ * the same form as the event's (`multiValueHeaders` when the target group has them on).
+ */
+export interface AlbResult {
+  statusCode: number;
+  statusDescription: string;
+  headers?: Record<string, string>;
+  multiValueHeaders?: Record<string, string[]>;
+  body: string;
+  isBase64Encoded: boolean;
+}
+
+/** Every answer the handler gives, in the shape of the event it was given. */
+export type KeyServerResult = LambdaHttpResult | AlbResult;

@@ -1,23 +1,45 @@
-import { base64 } from "../core/base64.js";
 import type { KeyServerRuntime } from "../core/key-server.js";
 import type { KeyServerOptions } from "../core/options.js";
-import { HttpError, type KeyServerResponse } from "../core/response.js";
-import type { KeyServerEvent, LambdaHttpResult } from "./events.js";
-import { createNodeKeyServer } from "./node-runtime.js";
-import { normalizeEvent } from "./normalize.js";
-
-export type {
+import { HttpError } from "../core/response.js";
+import type {
+  AlbEvent,
+  AlbResult,
   ApiGatewayV1Event,
   ApiGatewayV2Event,
   KeyServerEvent,
+  KeyServerResult,
   LambdaHttpResult,
 } from "./events.js";
+import { createNodeKeyServer } from "./node-runtime.js";
+import { normalizeEvent } from "./normalize.js";
+import { toResult } from "./result.js";
+
+export { type ApiGatewayAuthorizerOptions, createApiGatewayAuthenticator } from "./authorizer.js";
+export type {
+  AlbEvent,
+  AlbResult,
+  ApiGatewayV1Event,
+  ApiGatewayV2Event,
+  KeyServerEvent,
+  KeyServerResult,
+  LambdaHttpResult,
+} from "./events.js";
+export { toAlbResult, toLambdaResult } from "./result.js";
 
 /** Options of the Lambda key server; callbacks receive the event with lowercase header names. */
 export type LambdaKeyServerOptions = KeyServerOptions<KeyServerEvent>;
 
-/** A Lambda handler for API Gateway (HTTP API 2.0, REST API 1.0) and Function URL events. */
-export type LambdaKeyServerHandler = (event: KeyServerEvent, context?: unknown) => Promise<LambdaHttpResult>;
+/**
+ * A Lambda handler for API Gateway (HTTP API 2.0, REST API 1.0), Function URL and Application
+ * Load Balancer events; each answer has the shape its event's source expects.
+ */
+export interface LambdaKeyServerHandler {
+  (event: AlbEvent, context?: unknown): Promise<AlbResult>;
+  (event: ApiGatewayV2Event | ApiGatewayV1Event, context?: unknown): Promise<LambdaHttpResult>;
+  (event: KeyServerEvent, context?: unknown): Promise<KeyServerResult>;
+}
+
+const UNSUPPORTED_EVENT = "Unsupported event: expected an API Gateway, Function URL or ALB HTTP event";
 
 /**
  * Creates the Lambda handler. The configuration is checked here, at cold start: a bad master
@@ -28,35 +50,12 @@ export function createLambdaKeyServer(
   runtime: KeyServerRuntime = {},
 ): LambdaKeyServerHandler {
   const server = createNodeKeyServer(options, runtime);
-  return async (event) => {
-    const request = normalizeEvent(event);
-    if (!request) {
-      return toLambdaResult(
-        new HttpError(
-          400,
-          "Unsupported event: expected an API Gateway or Function URL HTTP event",
-          "bad_request",
-        ).toResponse(),
-      );
-    }
-    return toLambdaResult(await server(request));
+  const handler = async (event: unknown): Promise<KeyServerResult> => {
+    const normalized = normalizeEvent(event);
+    if (!normalized)
+      return toResult(new HttpError(400, UNSUPPORTED_EVENT, "bad_request").toResponse(), "api");
+    return toResult(await server(normalized.request), normalized.answer);
   };
-}
-
-/** Binary bodies go base64-encoded, as API Gateway requires to pass them through unchanged. */
-export function toLambdaResult(response: KeyServerResponse): LambdaHttpResult {
-  if (typeof response.body === "string") {
-    return {
-      statusCode: response.statusCode,
-      headers: response.headers,
-      body: response.body,
-      isBase64Encoded: false,
-    };
-  }
-  return {
-    statusCode: response.statusCode,
-    headers: response.headers,
-    body: base64(response.body),
-    isBase64Encoded: true,
-  };
+  // One implementation; the overloads only tell callers which answer shape their event gets.
+  return handler as LambdaKeyServerHandler;
 }

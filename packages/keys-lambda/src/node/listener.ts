@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { KeyServerRuntime } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
-import type { LambdaKeyServerHandler, LambdaKeyServerOptions } from "../lambda/index.js";
+import type { ApiGatewayV2Event, LambdaHttpResult, LambdaKeyServerOptions } from "../lambda/index.js";
 import { createNodeKeyServer } from "../lambda/node-runtime.js";
 import { joinHeaders } from "./headers.js";
 import { toApiGatewayEvent } from "./to-event.js";
@@ -37,7 +37,9 @@ export function createKeyServerListener(
  * Wraps any Lambda handler (yours around `createLambdaKeyServer`, say) as a node:http request
  * listener, handing it the HTTP API 2.0 event API Gateway would send.
  */
-export function toNodeListener(handler: LambdaKeyServerHandler): NodeRequestListener {
+export function toNodeListener(
+  handler: (event: ApiGatewayV2Event) => Promise<LambdaHttpResult>,
+): NodeRequestListener {
   return (req, res) =>
     withBody(req, res, hasBody(req.headers), (body) => {
       handler(toApiGatewayEvent(req, body)).then(

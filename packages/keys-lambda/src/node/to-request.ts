@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { BODY_TOO_LARGE, repeatedHeaderProblem, repeatedSingleValueHeader } from "../core/headers.js";
+import { BODY_TOO_LARGE, repeatedHeaderProblem } from "../core/headers.js";
 import type { KeyServerRequest } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
 import type { KeyServerEvent } from "../lambda/events.js";
@@ -17,12 +17,17 @@ class NodeKeyServerRequest implements KeyServerRequest<KeyServerEvent> {
   readonly headers: Record<string, string>;
   readonly body: Uint8Array | undefined;
   readonly problem: string | undefined;
+  readonly repeatedHeader: string | undefined;
   readonly requestId = crypto.randomUUID();
   readonly #req: IncomingMessage;
   readonly #cookies: string[] | undefined;
   #event: KeyServerEvent | undefined;
 
-  constructor(req: IncomingMessage, { headers, cookies }: JoinedHeaders, body: Uint8Array | undefined) {
+  constructor(
+    req: IncomingMessage,
+    { headers, cookies, repeated }: JoinedHeaders,
+    body: Uint8Array | undefined,
+  ) {
     const url = req.url ?? "/";
     const queryAt = url.indexOf("?");
     this.#req = req;
@@ -31,7 +36,7 @@ class NodeKeyServerRequest implements KeyServerRequest<KeyServerEvent> {
     this.headers = headers;
     this.#cookies = cookies;
     this.body = body && body.length > 0 ? body : undefined;
-    const repeated = repeatedSingleValueHeader(headers);
+    this.repeatedHeader = repeated;
     this.problem = repeated
       ? repeatedHeaderProblem(repeated)
       : this.body && this.body.length > MAX_BODY_BYTES

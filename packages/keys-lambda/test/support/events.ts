@@ -1,4 +1,4 @@
-import type { ApiGatewayV1Event, ApiGatewayV2Event, LambdaHttpResult } from "@blindcast/keys/lambda";
+import type { ApiGatewayV1Event, ApiGatewayV2Event, KeyServerResult } from "@blindcast/keys/lambda";
 import { expect } from "vitest";
 
 export interface RequestSpec {
@@ -88,15 +88,23 @@ export function eventOf(kind: EventKind, spec: RequestSpec): ApiGatewayV1Event |
   return v2Event(spec);
 }
 
-export function jsonBody(result: LambdaHttpResult): Record<string, unknown> {
+/** A result's headers, whichever form its shape uses (ALB multi-value answers list them). */
+export function headersOf(result: KeyServerResult): Record<string, string> {
+  if ("multiValueHeaders" in result && result.multiValueHeaders) {
+    return Object.fromEntries(Object.entries(result.multiValueHeaders).map(([k, v]) => [k, v.join(",")]));
+  }
+  return result.headers ?? {};
+}
+
+export function jsonBody(result: KeyServerResult): Record<string, unknown> {
   expect(result.isBase64Encoded).toBe(false);
-  expect(result.headers["content-type"]).toBe("application/json; charset=utf-8");
+  expect(headersOf(result)["content-type"]).toBe("application/json; charset=utf-8");
   return JSON.parse(result.body) as Record<string, unknown>;
 }
 
-export function keyBytes(result: LambdaHttpResult): Uint8Array {
+export function keyBytes(result: KeyServerResult): Uint8Array {
   expect(result.statusCode).toBe(200);
   expect(result.isBase64Encoded).toBe(true);
-  expect(result.headers["content-type"]).toBe("application/octet-stream");
+  expect(headersOf(result)["content-type"]).toBe("application/octet-stream");
   return new Uint8Array(Buffer.from(result.body, "base64"));
 }

@@ -1,0 +1,34 @@
+import { STATUS_CODES } from "node:http";
+import { base64 } from "../core/base64.js";
+import type { KeyServerResponse } from "../core/response.js";
+import type { AlbResult, KeyServerResult, LambdaHttpResult } from "./events.js";
+import type { AnswerShape } from "./normalize.js";
+
+/** Binary bodies go base64-encoded, as API Gateway, Function URLs and ALBs require. */
+export function toLambdaResult(response: KeyServerResponse): LambdaHttpResult {
+  const binary = typeof response.body !== "string";
+  return {
+    statusCode: response.statusCode,
+    headers: response.headers,
+    body: typeof response.body === "string" ? response.body : base64(response.body),
+    isBase64Encoded: binary,
+  };
+}
+
+/**
+ * An ALB answer: `statusDescription` is required, and a target group with multi-value headers on
+ * reads only `multiValueHeaders` (headers sent in `headers` would be dropped, CORS with them).
+ */
+export function toAlbResult(response: KeyServerResponse, multiValue: boolean): AlbResult {
+  const { statusCode, headers, body, isBase64Encoded } = toLambdaResult(response);
+  const statusDescription = `${statusCode} ${STATUS_CODES[statusCode] ?? ""}`.trimEnd();
+  if (!multiValue) return { statusCode, statusDescription, headers, body, isBase64Encoded };
+  const multiValueHeaders: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(headers)) multiValueHeaders[name] = [value];
+  return { statusCode, statusDescription, multiValueHeaders, body, isBase64Encoded };
+}
+
+export function toResult(response: KeyServerResponse, answer: AnswerShape): KeyServerResult {
+  if (answer === "api") return toLambdaResult(response);
+  return toAlbResult(response, answer === "alb-multi-value");
+}
