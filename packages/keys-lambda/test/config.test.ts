@@ -8,7 +8,7 @@ const valid = (): LambdaKeyServerOptions => ({
   masterKey,
   salt,
   corsOrigins: "https://app.example.com",
-  authenticate: () => ({ ok: true }),
+  authenticate: () => ({ ok: true, viewerId: "viewer-1" }),
   logger: recordingLogger(),
 });
 

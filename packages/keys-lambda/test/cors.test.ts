@@ -9,7 +9,7 @@ function server(corsOrigins: LambdaKeyServerOptions["corsOrigins"]) {
     masterKey,
     salt,
     corsOrigins,
-    authenticate: () => ({ ok: true }),
+    authenticate: () => ({ ok: true, viewerId: "viewer-1" }),
     leaseStore: createMemoryLeaseStore(),
     audit: false,
     logger: recordingLogger(),

@@ -18,6 +18,17 @@ const sign = (
   return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET));
 };
 
+const now = () => Math.floor(Date.now() / 1000);
+/** A valid token for the issuer below, changed by `edit`, optionally with a header `typ`. */
+const custom = (edit: (jwt: SignJWT) => SignJWT, typ?: string) =>
+  edit(
+    new SignJWT({ sub: "v" })
+      .setProtectedHeader({ alg: "HS256", ...(typ ? { typ } : {}) })
+      .setIssuedAt()
+      .setIssuer("https://id.example")
+      .setExpirationTime("5m"),
+  ).sign(new TextEncoder().encode(SECRET));
+
 describe("createJwtAuthenticator", () => {
   const authenticate = createJwtAuthenticator({ secret: SECRET, issuer: "https://id.example" });
   const call = (authorization?: string) => authenticate({ headers: authorization ? { authorization } : {} });
@@ -44,16 +55,72 @@ describe("createJwtAuthenticator", () => {
     ],
     [
       "wrong issuer",
-      async () => `Bearer ${await sign({ sub: "v" }, { issuer: "https://evil.example" })}`,
+      async () => `Bearer ${await sign({ sub: "v" }, { expiresIn: "5m", issuer: "https://evil.example" })}`,
       "Invalid token",
     ],
     [
       "no subject",
-      async () => `Bearer ${await sign({}, { issuer: "https://id.example" })}`,
+      async () => `Bearer ${await sign({}, { expiresIn: "5m", issuer: "https://id.example" })}`,
       "Token has no subject",
+    ],
+    [
+      "no expiry (valid forever otherwise)",
+      async () => `Bearer ${await sign({ sub: "v" }, { issuer: "https://id.example" })}`,
+      "Token has no expiry",
+    ],
+    [
+      "issued an hour in the future",
+      async () => `Bearer ${await custom((t) => t.setIssuedAt(now() + 3600))}`,
+      "Token issued in the future",
+    ],
+    [
+      "not valid for ten more minutes",
+      async () => `Bearer ${await custom((t) => t.setNotBefore(now() + 600))}`,
+      "Token not yet valid",
+    ],
+    [
+      "typed for another purpose (typ logout+jwt)",
+      async () => `Bearer ${await custom((t) => t, "logout+jwt")}`,
+      "Token type not accepted",
     ],
   ])("refuses %s with 401", async (_, header, reason) => {
     expect(await call(await header())).toEqual({ ok: false, status: 401, reason });
+  });
+
+  it("tolerates clocks 30 s apart by default (nbf a second ahead), and accepts typ JWT and at+jwt", async () => {
+    for (const token of [
+      await custom((t) => t.setNotBefore(now() + 1)),
+      await custom((t) => t.setIssuedAt(now() + 5)),
+      await custom((t) => t, "JWT"),
+      await custom((t) => t, "at+jwt"),
+    ]) {
+      expect(await call(`Bearer ${token}`)).toEqual({ ok: true, viewerId: "v" });
+    }
+  });
+
+  it("refuses tokens older than maxTokenAgeSeconds, and tokens without iat then", async () => {
+    const aged = createJwtAuthenticator({ secret: SECRET, maxTokenAgeSeconds: 60 });
+    const old = await custom((t) => t.setIssuedAt(now() - 3600));
+    expect(await aged({ headers: { authorization: `Bearer ${old}` } })).toEqual({
+      ok: false,
+      status: 401,
+      reason: "Token too old",
+    });
+    const fresh = await custom((t) => t);
+    expect(await aged({ headers: { authorization: `Bearer ${fresh}` } })).toEqual({
+      ok: true,
+      viewerId: "v",
+    });
+  });
+
+  it("refuses settings that would accept tokens forever or trust any clock", () => {
+    expect(() => createJwtAuthenticator({ secret: SECRET, requireExpiration: false })).toThrow(
+      /maxTokenAgeSeconds/,
+    );
+    expect(() => createJwtAuthenticator({ secret: SECRET, clockToleranceSeconds: 3600 })).toThrow(/0 to 300/);
+    expect(() =>
+      createJwtAuthenticator({ secret: SECRET, requireExpiration: false, maxTokenAgeSeconds: 300 }),
+    ).not.toThrow();
   });
 
   it("refuses an alg=none token", async () => {
@@ -90,7 +157,7 @@ describe("createJwtAuthenticator", () => {
       JWT_SECRET: SECRET,
     });
     expect(summary).toContain("auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub");
-    const token = await sign({ sub: "cli-viewer" });
+    const token = await sign({ sub: "cli-viewer" }, { expiresIn: "5m" });
     expect(
       await options.authenticate?.(
         v2Event({ path: "/keys/a", headers: { authorization: `Bearer ${token}` } }),

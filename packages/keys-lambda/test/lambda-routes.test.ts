@@ -16,7 +16,7 @@ function server(extra: Partial<LambdaKeyServerOptions> = {}) {
     masterKey,
     salt,
     corsOrigins: "https://app.example.com",
-    authenticate: () => ({ ok: true }),
+    authenticate: () => ({ ok: true, viewerId: "viewer-1" }),
     audit: false,
     logger: recordingLogger(),
     ...extra,

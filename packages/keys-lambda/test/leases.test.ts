@@ -209,6 +209,37 @@ describe("leases", () => {
     expect((await key(handler, "/keys/demo", body.leaseId, "dave")).statusCode).toBe(403);
   });
 
+  it("refuses getViewerId without authenticate at start: it would trust an unverified request", () => {
+    expect(() => server({ authenticate: undefined })).toThrow(/getViewerId needs authenticate/);
+    expect(() => server({ authenticate: undefined, getViewerId: undefined, maxConcurrentLeases: 2 })).toThrow(
+      /maxConcurrentLeases needs authenticate/,
+    );
+  });
+
+  it("fails every request loudly (500, logged) when leases are on and authenticate names no viewer", async () => {
+    const logger = recordingLogger();
+    const handler = server({ getViewerId: undefined, authenticate: () => ({ ok: true }), logger });
+    const created = await handler(
+      v2Event({ method: "POST", path: "/keys/leases", headers: as("x"), body: '{"contentId":"demo"}' }),
+    );
+    expect(created.statusCode).toBe(500);
+    expect((await key(handler, "/keys/demo", "0".repeat(32))).statusCode).toBe(500);
+    expect(logger.errors).toHaveLength(2);
+    expect(logger.errors[0]).toMatch(/without naming its viewer/);
+  });
+
+  it("caps each viewer at 16 live leases by default once viewers are told apart", async () => {
+    const handler = server({
+      getViewerId: undefined,
+      authenticate: (e) => ({ ok: true, viewerId: e.headers?.authorization ?? "" }),
+    });
+    for (let i = 0; i < 16; i++) expect((await createLease(handler, `c${i}`, "erin")).status).toBe(201);
+    const refused = await createLease(handler, "one-more", "erin");
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe("lease_limit");
+    expect((await createLease(handler, "c0", "frank")).status).toBe(201);
+  });
+
   it("answers 401 when getViewerId throws or names nobody", async () => {
     for (const getViewerId of [
       () => {

@@ -8,7 +8,7 @@ const handler = createLambdaKeyServer({
   masterKey,
   salt,
   corsOrigins: "*",
-  authenticate: () => ({ ok: true }),
+  authenticate: () => ({ ok: true, viewerId: "viewer-1" }),
   leaseStore: createMemoryLeaseStore(),
   audit: false,
   logger: recordingLogger(),

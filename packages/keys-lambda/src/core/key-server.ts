@@ -19,6 +19,7 @@ import {
   DEFAULT_CORS_MAX_AGE_SECONDS,
   DEFAULT_KEY_CACHE_SIZE,
   DEFAULT_LEASE_TTL_SECONDS,
+  DEFAULT_MAX_CONCURRENT_LEASES,
   KeyServerConfigError,
   type KeyServerLogger,
   type KeyServerOptions,
@@ -284,8 +285,19 @@ export function createKeyServer<TEvent>(
       } catch {
         throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
       }
+    } else if (!options.authenticate) {
+      viewerId = ANONYMOUS_VIEWER;
+    } else if (auth.ok && auth.viewerId !== undefined) {
+      viewerId = auth.viewerId;
+    } else if (leaseStore) {
+      // Leases tell viewers apart; lumping every viewer into one would share one cap and let
+      // anyone's lease unlock keys for everyone. A misconfiguration: fail every request, loudly.
+      logger.error(
+        "blindcast keys: authenticate let a request through without naming its viewer ({ ok: true, viewerId }), which leases need; answering 500",
+      );
+      throw new HttpError(500, "Internal server error", "internal");
     } else {
-      viewerId = auth.ok && auth.viewerId !== undefined ? auth.viewerId : ANONYMOUS_VIEWER;
+      viewerId = ANONYMOUS_VIEWER;
     }
     if (typeof viewerId !== "string" || viewerId === "" || viewerId.length > MAX_VIEWER_ID_LENGTH) {
       throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
@@ -443,13 +455,12 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeySe
       `leaseTtlSeconds must be an integer from ${MIN_LEASE_TTL_SECONDS} to ${MAX_LEASE_TTL_SECONDS}`,
     );
   }
-  const max = options.maxConcurrentLeases;
-  if (max !== undefined) {
-    if (!Number.isInteger(max) || max < 1) {
-      throw new KeyServerConfigError("maxConcurrentLeases must be a positive integer");
-    }
-    if (!options.leaseStore) throw new KeyServerConfigError("maxConcurrentLeases needs a leaseStore");
+  if (options.getViewerId && !options.authenticate) {
+    throw new KeyServerConfigError(
+      "getViewerId needs authenticate: without it the viewer is read from an unverified request, so anyone can name any viewer (fill their streams, or bypass the cap). Verify the caller in authenticate (createJwtAuthenticator, createApiGatewayAuthenticator), which can name the viewer itself",
+    );
   }
+  const max = resolveMaxConcurrentLeases(options);
   const keyCacheSize = options.keyCacheSize ?? DEFAULT_KEY_CACHE_SIZE;
   if (!Number.isInteger(keyCacheSize) || keyCacheSize < 0) {
     throw new KeyServerConfigError("keyCacheSize must be a non-negative integer");
@@ -478,11 +489,6 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeySe
       "blindcast keys: no authenticate option, so keys are served to anyone who can reach this server",
     );
   }
-  if (max !== undefined && !options.getViewerId && !options.authenticate) {
-    logger.warn(
-      "blindcast keys: maxConcurrentLeases without getViewerId or authenticate caps all viewers together",
-    );
-  }
 
   return {
     deriver: cachingDeriver(
@@ -497,6 +503,27 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeySe
     audit: options.audit === false ? undefined : (options.audit ?? runtime.audit ?? jsonLinesAudit),
     logger,
   };
+}
+
+/**
+ * The per-viewer cap: as given, or DEFAULT_MAX_CONCURRENT_LEASES where viewers are told apart (so
+ * one viewer cannot fill the store with leases); none for anonymous viewers, who are everyone.
+ */
+function resolveMaxConcurrentLeases<TEvent>(options: KeyServerOptions<TEvent>): number | undefined {
+  const max = options.maxConcurrentLeases;
+  if (max === undefined) {
+    return options.leaseStore && options.authenticate ? DEFAULT_MAX_CONCURRENT_LEASES : undefined;
+  }
+  if (!Number.isInteger(max) || max < 1) {
+    throw new KeyServerConfigError("maxConcurrentLeases must be a positive integer");
+  }
+  if (!options.leaseStore) throw new KeyServerConfigError("maxConcurrentLeases needs a leaseStore");
+  if (!options.authenticate) {
+    throw new KeyServerConfigError(
+      "maxConcurrentLeases needs authenticate: without it every request is one viewer, and the cap would hold all viewers together",
+    );
+  }
+  return max;
 }
 
 function checkedContentId(value: unknown): string {

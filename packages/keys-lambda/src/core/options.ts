@@ -45,13 +45,18 @@ export interface KeyServerOptions<TEvent> {
   /** Enables leases: every key request must then present a live lease. */
   leaseStore?: LeaseStore;
   /**
-   * Names the viewer a lease belongs to. Without it, the `viewerId` from `authenticate` is used;
-   * without both, every request is the viewer `"anonymous"`.
+   * Names the viewer a lease belongs to, from a request `authenticate` has already verified
+   * (refused without `authenticate`). Without it, the `viewerId` from `authenticate` is used, and
+   * with leases on, `authenticate` must name one; without both, every request is the viewer
+   * `"anonymous"`.
    */
   getViewerId?: (event: TEvent) => string | undefined | Promise<string | undefined>;
   /** Lease lifetime in seconds, 10 to 86400. Default 60. */
   leaseTtlSeconds?: number;
-  /** At most this many live leases per viewer; more answers 429. Default: no limit. */
+  /**
+   * At most this many live leases per viewer; more answers 429. Default 16 when `authenticate`
+   * names viewers; needs `authenticate` (without it all viewers are one).
+   */
   maxConcurrentLeases?: number;
   /** Receives one record per request; `false` turns auditing off. Default: a JSON line on stdout. */
   audit?: false | ((record: AuditRecord) => void);
@@ -69,6 +74,8 @@ export const DEFAULT_LEASE_TTL_SECONDS = 60;
 export const MIN_LEASE_TTL_SECONDS = 10;
 export const MAX_LEASE_TTL_SECONDS = 86_400;
 export const DEFAULT_CORS_MAX_AGE_SECONDS = 7200;
+/** Live leases one viewer may hold when `maxConcurrentLeases` is not set: no one watches more. */
+export const DEFAULT_MAX_CONCURRENT_LEASES = 16;
 export const DEFAULT_KEY_CACHE_SIZE = 10_000;
 /** Largest request body accepted, in bytes. */
 export const MAX_BODY_BYTES = 4096;

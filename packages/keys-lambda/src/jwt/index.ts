@@ -1,4 +1,4 @@
-import { jwtVerify } from "jose";
+import { type JWTVerifyOptions, jwtVerify } from "jose";
 import type { AuthResult } from "../core/options.js";
 
 export interface JwtAuthOptions {
@@ -8,6 +8,21 @@ export interface JwtAuthOptions {
   issuer?: string;
   /** Require this `aud` claim. */
   audience?: string;
+  /**
+   * Refuse tokens without `exp`, which would otherwise be valid forever. Default true; turn off
+   * only with `maxTokenAgeSeconds` set, so every token still ages out.
+   */
+  requireExpiration?: boolean;
+  /** Leeway for clocks that disagree, applied to `exp`, `nbf` and `iat`. 0 to 300; default 30. */
+  clockToleranceSeconds?: number;
+  /** Refuse tokens issued (`iat`) longer ago than this, and tokens without `iat`. Default: no limit. */
+  maxTokenAgeSeconds?: number;
+  /**
+   * Header `typ` values accepted when a token has one (case-insensitive); tokens without `typ`
+   * are accepted. Default `JWT` and `at+jwt` (RFC 9068 access tokens): other typed tokens (an ID
+   * token's cousin, a logout token) are for other purposes.
+   */
+  acceptedTypes?: readonly string[];
 }
 
 /** Anything with API Gateway-style lowercase headers. */
@@ -15,9 +30,14 @@ export interface EventWithHeaders {
   headers?: Record<string, string | undefined> | null;
 }
 
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;
+const MAX_CLOCK_TOLERANCE_SECONDS = 300;
+const DEFAULT_ACCEPTED_TYPES = ["jwt", "at+jwt", "application/at+jwt"];
+
 /**
  * An `authenticate` callback for bearer JWTs signed with HS256: refuses a missing, malformed,
- * expired or wrongly signed token with 401, and names the viewer by the token's `sub` claim.
+ * expired, not-yet-valid, future-issued, wrongly typed or wrongly signed token with 401, and
+ * names the viewer by the token's `sub` claim.
  */
 export function createJwtAuthenticator(
   options: JwtAuthOptions,
@@ -27,8 +47,24 @@ export function createJwtAuthenticator(
   if (!(secret instanceof Uint8Array) || secret.length < 32) {
     throw new Error("JWT secret must be at least 32 bytes");
   }
-  const verify = {
+  const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
+  if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > MAX_CLOCK_TOLERANCE_SECONDS) {
+    throw new Error(`clockToleranceSeconds must be an integer from 0 to ${MAX_CLOCK_TOLERANCE_SECONDS}`);
+  }
+  const maxAge = options.maxTokenAgeSeconds;
+  if (maxAge !== undefined && (!Number.isInteger(maxAge) || maxAge < 1)) {
+    throw new Error("maxTokenAgeSeconds must be a positive integer");
+  }
+  const requireExpiration = options.requireExpiration ?? true;
+  if (!requireExpiration && maxAge === undefined) {
+    throw new Error("requireExpiration: false needs maxTokenAgeSeconds, or tokens would never expire");
+  }
+  const acceptedTypes = (options.acceptedTypes ?? DEFAULT_ACCEPTED_TYPES).map((type) => type.toLowerCase());
+  const verify: JWTVerifyOptions = {
     algorithms: ["HS256"],
+    clockTolerance: tolerance,
+    requiredClaims: requireExpiration ? ["exp"] : [],
+    ...(maxAge !== undefined ? { maxTokenAge: maxAge } : {}),
     ...(options.issuer ? { issuer: options.issuer } : {}),
     ...(options.audience ? { audience: options.audience } : {}),
   };
@@ -39,14 +75,32 @@ export function createJwtAuthenticator(
       return { ok: false, status: 401, reason: header ? "Malformed Authorization header" : "Missing token" };
     }
     try {
-      const { payload } = await jwtVerify(match[1], secret, verify);
+      const { payload, protectedHeader } = await jwtVerify(match[1], secret, verify);
+      if (protectedHeader.typ !== undefined && !acceptedTypes.includes(protectedHeader.typ.toLowerCase())) {
+        return { ok: false, status: 401, reason: "Token type not accepted" };
+      }
+      // jose checks `iat` against the clock only with maxTokenAge; a token from the future is a
+      // forged or mis-issued one either way.
+      if (typeof payload.iat === "number" && payload.iat > Date.now() / 1000 + tolerance) {
+        return { ok: false, status: 401, reason: "Token issued in the future" };
+      }
       if (typeof payload.sub !== "string" || payload.sub === "") {
         return { ok: false, status: 401, reason: "Token has no subject" };
       }
       return { ok: true, viewerId: payload.sub };
     } catch (error) {
-      const expired = (error as { code?: string }).code === "ERR_JWT_EXPIRED";
-      return { ok: false, status: 401, reason: expired ? "Token expired" : "Invalid token" };
+      return { ok: false, status: 401, reason: refusalReason(error) };
     }
   };
+}
+
+function refusalReason(error: unknown): string {
+  const { code, claim, reason } = error as { code?: string; claim?: string; reason?: string };
+  // jose reports a token past maxTokenAge as expired, with the claim that failed.
+  if (code === "ERR_JWT_EXPIRED") return claim === "iat" ? "Token too old" : "Token expired";
+  if (code !== "ERR_JWT_CLAIM_VALIDATION_FAILED") return "Invalid token";
+  if (claim === "exp" && reason === "missing") return "Token has no expiry";
+  if (claim === "iat" && reason === "missing") return "Token has no issue time";
+  if (claim === "nbf") return "Token not yet valid";
+  return "Invalid token";
 }
