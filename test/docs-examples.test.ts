@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bytesToHex } from "@blindcast/crypto";
+import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 
 // Every ```ts block in the README and docs/ must compile as a user's code would (strict, ESM,
@@ -43,6 +44,9 @@ const vectors = JSON.parse(readFileSync(join(root, "../shared/key-derivation-vec
   key: string;
 }[];
 const demoKey = vectors.find((v) => v.contentId === "demo" && v.epoch === undefined)!;
+
+// Test-only value, never a deployment's: the examples read JWT_SECRET from the environment.
+const TEST_JWT_SECRET = "docs-examples-test-secret-0123456789abcdef";
 
 describe("documentation examples", () => {
   const dir = join(root, ".docs-check");
@@ -100,6 +104,7 @@ describe("documentation examples", () => {
       MASTER_KEY: demoKey.masterKey,
       SALT: demoKey.salt,
       CORS_ORIGINS: "https://app.example.com",
+      JWT_SECRET: TEST_JWT_SECRET,
     });
     const logged: string[] = [];
     const log = console.log;
@@ -115,8 +120,13 @@ describe("documentation examples", () => {
       expect(logged).toContain(expected);
     }
     if (module.handler) {
-      // A JWT-shaped token (unsigned: only the examples' decoding, not verification, runs here).
-      const token = ["e30", Buffer.from('{"sub":"viewer-1"}').toString("base64url"), "sig"].join(".");
+      // A viewer's token, signed as an identity provider would: examples verify tokens.
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("viewer-1")
+        .setIssuedAt()
+        .setExpirationTime("5m")
+        .sign(new TextEncoder().encode(TEST_JWT_SECRET));
       const request = (path: string, method = "GET", headers: Record<string, string> = {}, body?: string) =>
         module.handler?.({
           version: "2.0",
