@@ -36,7 +36,7 @@ const PLACEHOLDERS: Record<string, string> = {
   outputFolder: "declare const outputFolder: string;",
 };
 
-const vectors = JSON.parse(readFileSync(join(root, "../shared/key-derivation-vectors.json"), "utf8")) as {
+const vectors = JSON.parse(readFileSync(join(root, "test/vectors/key-derivation-vectors.json"), "utf8")) as {
   masterKey: string;
   salt: string;
   contentId: string;

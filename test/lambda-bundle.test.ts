@@ -7,7 +7,7 @@ import { SignJWT } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
 
 const vectors = JSON.parse(
-  readFileSync(new URL("../../shared/key-derivation-vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("./vectors/key-derivation-vectors.json", import.meta.url), "utf8"),
 ) as { masterKey: string; salt: string; contentId: string; epoch?: number; key: string }[];
 const vector = vectors.find((v) => v.contentId === "movie-42" && v.epoch === 7)!;
 

@@ -20,9 +20,9 @@ interface Vector {
   key: string;
 }
 
-// The contract's vectors live beside the checkout (../shared), as they do in CI.
+// The contract's vectors (docs/key-derivation.md), kept in the repository with the tests.
 const vectors: Vector[] = JSON.parse(
-  readFileSync(new URL("../../../../shared/key-derivation-vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../../../test/vectors/key-derivation-vectors.json", import.meta.url), "utf8"),
 );
 
 describe("key derivation contract v1", () => {

@@ -11,7 +11,7 @@ export interface Vector {
 }
 
 export const vectors: Vector[] = JSON.parse(
-  readFileSync(new URL("../../../../../shared/key-derivation-vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../../../../test/vectors/key-derivation-vectors.json", import.meta.url), "utf8"),
 );
 
 // Test values only; the contract's vectors use the same master key and salt.
