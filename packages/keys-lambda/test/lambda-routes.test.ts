@@ -239,6 +239,25 @@ describe("audit", () => {
     expect(text).not.toContain(bytesToHex(masterKey));
   });
 
+  it("names a CORS preflight as such, and a preflight of an unknown path as unmatched", async () => {
+    const records: AuditRecord[] = [];
+    const handler = server({ audit: (r) => records.push(r) });
+    const preflight = (path: string) =>
+      handler(
+        v2Event({
+          method: "OPTIONS",
+          path,
+          headers: { origin: "https://app.example.com", "access-control-request-method": "GET" },
+        }),
+      );
+    expect((await preflight("/keys/demo/7")).statusCode).toBe(204);
+    expect((await preflight("/nothing/here")).statusCode).toBe(404);
+    expect(records.map((r) => [r.route, r.status])).toEqual([
+      ["preflight", 204],
+      ["unmatched", 404],
+    ]);
+  });
+
   it("defaults to JSON lines written straight to stdout (no console prefix on Lambda)", async () => {
     const lines: string[] = [];
     const write = process.stdout.write;

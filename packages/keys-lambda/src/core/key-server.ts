@@ -77,7 +77,7 @@ export interface LeaseKey {
 export const MAX_KEYS_WITH_LEASE = 4;
 
 interface RequestState {
-  route: MatchedRoute["name"] | "unmatched";
+  route: MatchedRoute["name"] | "preflight" | "unmatched";
   contentId?: string;
   epoch?: number;
   viewerId?: string;
@@ -137,7 +137,11 @@ export function createKeyServer<TEvent>(
     cors: Record<string, string>,
   ): Promise<KeyServerResponse> {
     const method = request.method.toUpperCase();
-    if (method === "OPTIONS") return preflight(request, cors);
+    if (method === "OPTIONS") {
+      const answer = preflight(request, cors);
+      state.route = "preflight";
+      return answer;
+    }
     const match = matchRoute(method, request.path);
     if (match.kind === "not_found") throw new HttpError(404, "Not found", "not_found");
     if (match.kind === "method_not_allowed") {

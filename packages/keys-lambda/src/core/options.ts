@@ -9,7 +9,8 @@ export interface AuditRecord {
   time: string;
   requestId?: string | undefined;
   method: string;
-  route: RouteName | "unmatched";
+  /** The route; `preflight` for a CORS preflight of a known route, `unmatched` when none matched. */
+  route: RouteName | "preflight" | "unmatched";
   contentId?: string | undefined;
   epoch?: number | undefined;
   viewerId?: string | undefined;
