@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { PackagerError } from "./errors.js";
@@ -60,7 +61,7 @@ async function main(): Promise<number> {
       },
     });
     console.error(
-      `blindcast-pack: wrote ${output}/${result.playlist}: ${result.segments} segments, ${result.keyUris.length} key(s), in ${Date.now() - started} ms`,
+      `blindcast-pack: wrote ${join(output, result.playlist)}: ${result.segments} segments, ${result.keyUris.length} key(s), in ${Date.now() - started} ms`,
     );
     return 0;
   } catch (error) {

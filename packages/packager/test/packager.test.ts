@@ -284,6 +284,17 @@ describe("blindcast-pack", () => {
     ]);
   });
 
+  it("names the written playlist as a clean path when the output folder ends in a slash", async () => {
+    const out = `${join(work, "slash")}/`;
+    const { code, stderr } = await run(
+      [join(SAMPLE, "master.m3u8"), out, "--content-id", "demo-sample"],
+      env,
+    );
+    expect(code).toBe(0);
+    expect(stderr).toContain(`wrote ${join(work, "slash", "master.m3u8")}:`);
+    expect(stderr).not.toContain("//");
+  });
+
   it.each<[string[], Record<string, string>, number, RegExp]>([
     [["in.m3u8"], env, 2, /give exactly an input playlist and an output folder/],
     [["in.m3u8", "out"], env, 2, /--content-id is required/],
