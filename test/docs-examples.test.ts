@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bytesToHex } from "@blindcast/crypto";
+import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 
 // Every ```ts block in the README and docs/ must compile as a user's code would (strict, ESM,
@@ -43,6 +44,8 @@ const vectors = JSON.parse(readFileSync(join(root, "../shared/key-derivation-vec
   key: string;
 }[];
 const demoKey = vectors.find((v) => v.contentId === "demo" && v.epoch === undefined)!;
+// Test value only: examples that verify tokens read it as JWT_SECRET.
+const JWT_SECRET = "docs-examples-test-jwt-secret-0123456789";
 
 describe("documentation examples", () => {
   const dir = join(root, ".docs-check");
@@ -100,6 +103,7 @@ describe("documentation examples", () => {
       MASTER_KEY: demoKey.masterKey,
       SALT: demoKey.salt,
       CORS_ORIGINS: "https://app.example.com",
+      JWT_SECRET,
     });
     const logged: string[] = [];
     const log = console.log;
@@ -115,8 +119,13 @@ describe("documentation examples", () => {
       expect(logged).toContain(expected);
     }
     if (module.handler) {
-      // A JWT-shaped token (unsigned: only the examples' decoding, not verification, runs here).
-      const token = ["e30", Buffer.from('{"sub":"viewer-1"}').toString("base64url"), "sig"].join(".");
+      // A signed token, as an identity provider issues: examples that verify it and examples
+      // that only decode it (after an authorizer verified it) both name viewer-1.
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("viewer-1")
+        .setExpirationTime("5m")
+        .sign(new TextEncoder().encode(JWT_SECRET));
       const request = (path: string, method = "GET", headers: Record<string, string> = {}, body?: string) =>
         module.handler?.({
           version: "2.0",
