@@ -67,6 +67,8 @@ export class LambdaProcess {
     child.stderr?.on("data", (chunk: Buffer) => {
       lambda.errors += chunk.toString();
     });
+    // Writing to a process that died fails with EPIPE; its exit is reported to the caller instead.
+    child.stdin?.on("error", () => {});
     const replies = createInterface({
       input: child.stdio[3] as Readable,
       crlfDelay: Number.POSITIVE_INFINITY,
