@@ -1,9 +1,12 @@
 #!/bin/sh
-# Installs the system packages the tests need, when missing, from Debian's archive:
+# Installs the system tools the tests need, when missing:
 #   chromium     the browser the end-to-end tests drive (never a downloaded browser build)
 #   postgresql   the server binaries for throwaway test clusters (scripts/pg-cluster.mjs);
 #                no system service is used
-# Uses sudo when not root. Set CHROMIUM_PATH or PG_BIN to use ones installed elsewhere.
+#   cfn-lint     the CloudFormation linter test/templates.test.ts runs on deploy/'s templates.
+#                Debian has no package of it, so it goes into a virtualenv (python3-venv, from
+#                Debian) from PyPI, linked as /usr/local/bin/cfn-lint
+# Uses sudo when not root. Set CHROMIUM_PATH, PG_BIN or CFN_LINT to use ones installed elsewhere.
 set -e
 missing=""
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
@@ -13,15 +16,35 @@ if [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ]; then
 elif ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing="$missing postgresql"
 fi
-[ -z "$missing" ] && exit 0
-
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup-system: missing:$missing; install them with your package manager (or set CHROMIUM_PATH / PG_BIN)" >&2
-  exit 1
+need_cfn_lint=""
+if [ -n "${CFN_LINT:-}" ] && [ -x "$CFN_LINT" ]; then
+  :
+elif ! command -v cfn-lint >/dev/null 2>&1; then
+  need_cfn_lint=1
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 fi
+[ -z "$missing" ] && [ -z "$need_cfn_lint" ] && exit 0
+
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "setup-system: installing$missing from Debian's packages" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# The package may start a system cluster; the tests never use it.
+if [ -n "$missing" ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup-system: missing:$missing; install them with your package manager (or set CHROMIUM_PATH / PG_BIN)" >&2
+    exit 1
+  fi
+  echo "setup-system: installing$missing from Debian's packages" >&2
+  $sudo apt-get update -qq
+  # The postgresql package may start a system cluster; the tests never use it.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ -n "$need_cfn_lint" ]; then
+  venv=/opt/blindcast-cfn-lint
+  echo "setup-system: installing cfn-lint from PyPI into $venv" >&2
+  if ! { $sudo python3 -m venv "$venv" && $sudo "$venv/bin/pip" install --quiet --disable-pip-version-check cfn-lint; }; then
+    $sudo rm -rf "$venv"
+    echo "setup-system: could not install cfn-lint from PyPI (Debian packages none). Install it yourself" >&2
+    echo "  (pipx install cfn-lint, or pip install cfn-lint) and put it on PATH, or set CFN_LINT to its path." >&2
+    exit 1
+  fi
+  $sudo ln -sf "$venv/bin/cfn-lint" /usr/local/bin/cfn-lint
+fi

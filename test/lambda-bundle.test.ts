@@ -2,57 +2,233 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { bytesToHex } from "@blindcast/crypto";
+import type { LambdaHttpResult } from "@blindcast/keys/lambda";
 import { SignJWT } from "jose";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RequestSpec, v2Event } from "../packages/keys-lambda/test/support/events.js";
+import { LAMBDA_NODE_MAJOR, lambdaNodePath } from "../scripts/lambda-node.mjs";
+import { type Cluster, startCluster } from "../scripts/pg-cluster.mjs";
+import { LambdaProcess } from "./support/lambda-process.js";
 
+// The deployable bundles, built as `pnpm build:lambda` builds them and run as Lambda runs them:
+// in their own process, on the Node major of the templates' runtime (not the Node running
+// these tests), with nothing but the function's environment, invoked event after event.
+
+const root = fileURLToPath(new URL("..", import.meta.url));
 const vectors = JSON.parse(
   readFileSync(new URL("./vectors/key-derivation-vectors.json", import.meta.url), "utf8"),
 ) as { masterKey: string; salt: string; contentId: string; epoch?: number; key: string }[];
 const vector = vectors.find((v) => v.contentId === "movie-42" && v.epoch === 7)!;
 
-describe("the deployable Lambda bundle (deploy/sam)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "blindcast-bundle-"));
-  const outfile = join(dir, "handler.mjs");
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const JWT_SECRET = "test-only-jwt-secret-0123456789abcdef";
+const ORIGIN = "https://app.example.com";
+const ENV = {
+  MASTER_KEY: vector.masterKey,
+  SALT: vector.salt,
+  CORS_ORIGINS: ORIGIN,
+  JWT_SECRET,
+};
+// The templates' function timeout: no invocation may take longer.
+const FUNCTION_TIMEOUT_MS = 10_000;
 
-  it("builds into one file that answers API Gateway events with the contract's keys", async () => {
-    const root = new URL("..", import.meta.url).pathname;
-    execFileSync(process.execPath, [
-      `${root}scripts/build-lambda.mjs`,
-      `${root}deploy/sam/handler.ts`,
-      outfile,
-    ]);
-    expect(readFileSync(outfile).length).toBeGreaterThan(1000);
+const dir = mkdtempSync(join(tmpdir(), "blindcast-bundle-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    const jwtSecret = "test-only-jwt-secret-0123456789abcdef";
-    Object.assign(process.env, {
-      MASTER_KEY: vector.masterKey,
-      SALT: vector.salt,
-      CORS_ORIGINS: "https://app.example.com",
-      JWT_SECRET: jwtSecret,
-    });
-    const { handler } = (await import(outfile)) as {
-      handler: (event: unknown) => Promise<{ statusCode: number; body: string; isBase64Encoded: boolean }>;
-    };
-    const event = (authorization?: string) => ({
-      version: "2.0",
-      rawPath: "/keys/movie-42/7",
-      headers: authorization ? { authorization } : {},
-      requestContext: { http: { method: "GET" }, stage: "$default" },
-    });
+/** Builds deploy/handlers/<variant>.ts with scripts/build-lambda.mjs, as the deploy docs do. */
+function build(variant: string): string {
+  const outfile = join(dir, variant, "index.mjs");
+  execFileSync(process.execPath, [
+    `${root}scripts/build-lambda.mjs`,
+    `${root}deploy/handlers/${variant}.ts`,
+    outfile,
+  ]);
+  return outfile;
+}
 
-    expect((await handler(event())).statusCode).toBe(401);
-    expect((await handler(event("Bearer not.a.jwt"))).statusCode).toBe(401);
+function start(bundle: string, env: Record<string, string>): Promise<LambdaProcess> {
+  return LambdaProcess.start({ node: lambdaNodePath(), bundle, env, timeoutMs: FUNCTION_TIMEOUT_MS });
+}
 
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("viewer-1")
-      .setExpirationTime("5m")
-      .sign(new TextEncoder().encode(jwtSecret));
-    const result = await handler(event(`Bearer ${token}`));
-    expect(result.statusCode).toBe(200);
-    expect(result.isBase64Encoded).toBe(true);
-    expect(bytesToHex(new Uint8Array(Buffer.from(result.body, "base64")))).toBe(vector.key);
+function token(viewer: string, secret = JWT_SECRET): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(viewer)
+    .setExpirationTime("5m")
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** An HTTP API (payload 2.0) event from the player's page. */
+function request(spec: RequestSpec & { token?: string }) {
+  return v2Event({
+    ...spec,
+    headers: {
+      origin: ORIGIN,
+      ...(spec.token ? { authorization: `Bearer ${spec.token}` } : {}),
+      ...(spec.body === undefined ? {} : { "content-type": "application/json" }),
+      ...spec.headers,
+    },
   });
+}
+
+function keyHex(result: LambdaHttpResult): string {
+  expect(result.statusCode).toBe(200);
+  expect(result.isBase64Encoded).toBe(true);
+  expect(result.headers["content-type"]).toBe("application/octet-stream");
+  return bytesToHex(new Uint8Array(Buffer.from(result.body, "base64")));
+}
+
+function json(result: LambdaHttpResult): Record<string, unknown> {
+  expect(result.isBase64Encoded).toBe(false);
+  return JSON.parse(result.body) as Record<string, unknown>;
+}
+
+/** The audit records the function printed; the log must hold no key bytes and no token. */
+function auditOf(lambda: LambdaProcess, secrets: string[]): { route: string; status: number }[] {
+  for (const secret of secrets) expect(lambda.log + lambda.errors).not.toContain(secret);
+  return lambda.log
+    .split("\n")
+    .filter((line) => line.startsWith('{"type":"blindcast.keys.request"'))
+    .map((line) => JSON.parse(line) as { route: string; status: number });
+}
+
+describe("the keys bundle (deploy/handlers/keys.ts) on the Lambda runtime's Node", () => {
+  let lambda: LambdaProcess;
+  beforeAll(async () => {
+    lambda = await start(build("keys"), ENV);
+  }, 60_000);
+  afterAll(() => lambda?.close());
+
+  it("runs on that Node major, not the tests' own", () => {
+    expect(lambda.version).toMatch(new RegExp(`^v${LAMBDA_NODE_MAJOR}\\.`));
+  });
+
+  it("verifies the bearer JWT and answers with the contract's key", async () => {
+    const path = "/keys/movie-42/7";
+    expect((await lambda.invoke(request({ path }))).statusCode).toBe(401);
+    expect((await lambda.invoke(request({ path, token: "not.a.jwt" }))).statusCode).toBe(401);
+    const forged = await token("viewer-1", "another-secret-0123456789abcdef0123");
+    expect((await lambda.invoke(request({ path, token: forged }))).statusCode).toBe(401);
+
+    const valid = await token("viewer-1");
+    const result = await lambda.invoke(request({ path, token: valid }));
+    expect(keyHex(result)).toBe(vector.key);
+    expect(result.headers["access-control-allow-origin"]).toBe(ORIGIN);
+
+    const preflight = await lambda.invoke(
+      request({ method: "OPTIONS", path, headers: { "access-control-request-method": "GET" } }),
+    );
+    expect(preflight.statusCode).toBe(204);
+
+    const audit = auditOf(lambda, [valid, vector.key, Buffer.from(vector.key, "hex").toString("base64")]);
+    expect(audit.map((r) => r.status)).toEqual([401, 401, 401, 200, 204]);
+  });
+});
+
+describe("the keys-postgres bundle (deploy/handlers/keys-postgres.ts) against a real PostgreSQL", () => {
+  // Its own cluster: the test stops it.
+  let cluster: Cluster;
+  let lambda: LambdaProcess;
+  beforeAll(async () => {
+    const bundle = build("keys-postgres");
+    cluster = await startCluster();
+    lambda = await start(bundle, {
+      ...ENV,
+      DATABASE_URL: cluster.url,
+      MAX_CONCURRENT_LEASES: "2",
+      LEASE_TTL_SECONDS: "60",
+    });
+  }, 60_000);
+  afterAll(() => {
+    lambda?.close();
+    cluster?.destroy();
+  });
+
+  it("loads on the Lambda runtime's Node major (pg is CommonJS inside the ES module)", () => {
+    expect(lambda.version).toMatch(new RegExp(`^v${LAMBDA_NODE_MAJOR}\\.`));
+  });
+
+  it("serves a lease with its first key, a key, a renewal and a release; 503 while the database is down, and recovers", async () => {
+    const viewer = await token("viewer-1");
+    const other = await token("viewer-2");
+    const leases = "/keys/leases";
+    const key = (lease: string, as = viewer) =>
+      lambda.invoke(
+        request({ path: "/keys/movie-42/7", token: as, headers: { "x-blindcast-lease": lease } }),
+      );
+    const createLease = () =>
+      lambda.invoke(
+        request({ method: "POST", path: leases, token: viewer, body: '{"contentId":"movie-42","keys":[7]}' }),
+      );
+
+    // A lease, with the first key in the same answer.
+    const created = await createLease();
+    expect(created.statusCode).toBe(201);
+    const lease = json(created) as {
+      leaseId: string;
+      ttlSeconds: number;
+      keys: { epoch: number; key: string }[];
+    };
+    expect(lease.ttlSeconds).toBe(60);
+    expect(
+      lease.keys.map((k) => [k.epoch, bytesToHex(new Uint8Array(Buffer.from(k.key, "base64")))]),
+    ).toEqual([[7, vector.key]]);
+
+    // Keys need the lease, and only its viewer may use it.
+    expect(keyHex(await key(lease.leaseId))).toBe(vector.key);
+    const refused = async (result: Promise<LambdaHttpResult>) => {
+      const answer = await result;
+      return [answer.statusCode, json(answer).code];
+    };
+    expect(await refused(lambda.invoke(request({ path: "/keys/movie-42/7", token: viewer })))).toEqual([
+      403,
+      "lease_required",
+    ]);
+    expect(await refused(key(lease.leaseId, other))).toEqual([403, "lease_forbidden"]);
+    expect((await lambda.invoke(request({ path: "/keys/movie-42/7" }))).statusCode).toBe(401);
+
+    const renewed = await lambda.invoke(
+      request({
+        method: "POST",
+        path: `${leases}/renew`,
+        token: viewer,
+        body: JSON.stringify({ leaseId: lease.leaseId }),
+      }),
+    );
+    expect(renewed.statusCode).toBe(200);
+    expect(json(renewed).leaseId).toBe(lease.leaseId);
+
+    const released = await lambda.invoke(
+      request({ method: "DELETE", path: `${leases}/${lease.leaseId}`, token: viewer }),
+    );
+    expect(released.statusCode).toBe(204);
+    expect(await refused(key(lease.leaseId))).toEqual([403, "lease_not_found"]);
+
+    // MAX_CONCURRENT_LEASES=2 from the environment.
+    const live = json(await createLease()).leaseId as string;
+    expect((await createLease()).statusCode).toBe(201);
+    expect((await createLease()).statusCode).toBe(429);
+
+    // The database goes away under the warm function: fail closed, quickly, with a retry hint.
+    cluster.stop();
+    for (const response of [await key(live), await createLease()]) {
+      expect(response.statusCode).toBe(503);
+      expect(response.headers["retry-after"]).toBe("1");
+      expect(json(response)).toEqual({
+        error: "Lease store unavailable, try again shortly",
+        code: "store_unavailable",
+      });
+    }
+
+    // Back: the same environment serves again, and the committed lease survived.
+    cluster.start();
+    expect(keyHex(await key(live))).toBe(vector.key);
+    expect((await createLease()).statusCode).toBe(429);
+
+    const audit = auditOf(lambda, [viewer, other, vector.key, lease.leaseId]);
+    expect(audit.filter((r) => r.status === 503)).toHaveLength(2);
+    // What the store logs about the outage names no host.
+    expect(lambda.log + lambda.errors).not.toMatch(/password|127\.0\.0\.1/);
+  }, 60_000);
 });
