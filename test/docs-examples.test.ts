@@ -1,9 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { bytesToHex } from "@blindcast/crypto";
-import { SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // Every ```ts block in the README and docs/ must compile as a user's code would (strict, ESM,
 // importing the packages by name) and, where it can run alone, run unchanged.
@@ -48,7 +50,42 @@ const demoKey = vectors.find((v) => v.contentId === "demo" && v.epoch === undefi
 // Test-only value, never a deployment's: the examples read JWT_SECRET from the environment.
 const TEST_JWT_SECRET = "docs-examples-test-secret-0123456789abcdef";
 
+// An identity provider of our own for examples that verify RS256 tokens against a JWKS URL.
+const ISSUER = "https://id.example";
+const AUDIENCE = "blindcast";
+const provider = await generateKeyPair("RS256");
+let jwksServer: Server | undefined;
+
+/** A token for viewer-1 as the example's identity provider would sign it. */
+function viewerToken(code: string): Promise<string> {
+  const jwt = new SignJWT({}).setSubject("viewer-1").setIssuedAt().setExpirationTime("5m");
+  if (code.includes("JWKS_URL")) {
+    return jwt
+      .setProtectedHeader({ alg: "RS256", kid: "k1" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .sign(provider.privateKey);
+  }
+  return jwt.setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(TEST_JWT_SECRET));
+}
+
 describe("documentation examples", () => {
+  beforeAll(async () => {
+    const jwk = { ...(await exportJWK(provider.publicKey)), kid: "k1", alg: "RS256", use: "sig" };
+    jwksServer = createServer((_, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwksServer?.listen(0, "127.0.0.1", resolve));
+    const { port } = jwksServer.address() as AddressInfo;
+    Object.assign(process.env, {
+      JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+      JWT_ISSUER: ISSUER,
+      JWT_AUDIENCE: AUDIENCE,
+    });
+  });
+  afterAll(() => jwksServer?.close());
+
   const dir = join(root, ".docs-check");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -120,21 +157,29 @@ describe("documentation examples", () => {
       expect(logged).toContain(expected);
     }
     if (module.handler) {
-      // A viewer's token, signed as an identity provider would: examples verify tokens.
-      const token = await new SignJWT({})
-        .setProtectedHeader({ alg: "HS256" })
-        .setSubject("viewer-1")
-        .setIssuedAt()
-        .setExpirationTime("5m")
-        .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+      // A viewer's token, signed as an identity provider would: examples verify tokens. Where
+      // API Gateway verified it (an authorizer in front), the event carries what it found.
+      const token = await viewerToken(example.code);
       const request = (path: string, method = "GET", headers: Record<string, string> = {}, body?: string) =>
         module.handler?.({
           version: "2.0",
           rawPath: path,
           headers: { authorization: `Bearer ${token}`, ...headers },
-          requestContext: { http: { method }, stage: "$default" },
+          requestContext: {
+            http: { method },
+            stage: "$default",
+            authorizer: { jwt: { claims: { sub: "viewer-1" }, scopes: [] } },
+          },
           ...(body ? { body } : {}),
         });
+      // Safe as written: a caller with no token (and no authorizer identity) gets no key.
+      const stranger = await module.handler({
+        version: "2.0",
+        rawPath: "/keys/demo",
+        headers: {},
+        requestContext: { http: { method: "GET" }, stage: "$default" },
+      });
+      expect(stranger.statusCode).toBe(401);
       let result = await request("/keys/demo");
       if (result?.statusCode === 403 && result.body.includes("lease_required")) {
         // With leases on, as a player does: create one, then ask again with it.
