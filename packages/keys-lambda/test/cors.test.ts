@@ -84,7 +84,7 @@ describe.each(EVENT_KINDS)("CORS matrix (%s events)", (kind) => {
     expect(result.body).toBe("");
     expect(result.headers).toMatchObject({
       "access-control-allow-origin": APP,
-      "access-control-allow-methods": "POST, GET, OPTIONS",
+      "access-control-allow-methods": "POST, DELETE, GET, OPTIONS",
       "access-control-allow-headers": "authorization, content-type, x-blindcast-lease",
       "access-control-max-age": "7200",
       vary: "Origin",

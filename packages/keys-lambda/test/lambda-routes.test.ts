@@ -57,7 +57,7 @@ describe.each(EVENT_KINDS)("%s events", (kind) => {
       ["POST", "/keys/movie-42", "GET, OPTIONS"],
       ["PUT", "/keys/movie-42/3", "GET, OPTIONS"],
       ["GET", "/keys/leases/renew", ""],
-      ["PATCH", "/keys/leases", "POST, GET, OPTIONS"],
+      ["PATCH", "/keys/leases", "POST, DELETE, GET, OPTIONS"],
       ["GET", "/keys/leases/x", ""],
       ["HEAD", "/keys/a", "GET, OPTIONS"],
     ];

@@ -209,6 +209,18 @@ describe("leases", () => {
     expect((await key(handler, "/keys/demo", body.leaseId, "dave")).statusCode).toBe(403);
   });
 
+  it("releases a lease named in the X-Blindcast-Lease header, keeping its id out of the URL", async () => {
+    const handler = server();
+    const { body } = await createLease(handler, "demo");
+    const release = (headers: Record<string, string>) =>
+      handler(v2Event({ method: "DELETE", path: "/keys/leases", headers: { ...as("alice"), ...headers } }));
+    expect((await release({ "x-blindcast-lease": String(body.leaseId) })).statusCode).toBe(204);
+    expect((await key(handler, "/keys/demo", String(body.leaseId))).statusCode).toBe(403);
+    const missing = await release({});
+    expect(missing.statusCode).toBe(400);
+    expect(jsonBody(missing).error).toMatch(/X-Blindcast-Lease header/);
+  });
+
   it("refuses getViewerId without authenticate at start: it would trust an unverified request", () => {
     expect(() => server({ authenticate: undefined })).toThrow(/getViewerId needs authenticate/);
     expect(() => server({ authenticate: undefined, getViewerId: undefined, maxConcurrentLeases: 2 })).toThrow(

@@ -231,7 +231,17 @@ export function createKeyServer<TEvent>(
       }
       case "lease_release": {
         const store = requireStore();
-        const leaseId = checkedLeaseId(second);
+        // `DELETE /keys/leases` with the lease in its header keeps the id out of access logs;
+        // `DELETE /keys/leases/:leaseId` stays for clients that put it in the path.
+        const fromHeader = request.headers[LEASE_HEADER];
+        if (second === undefined && fromHeader === undefined) {
+          throw new HttpError(
+            400,
+            "Send the lease id to release in the X-Blindcast-Lease header",
+            "bad_request",
+          );
+        }
+        const leaseId = checkedLeaseId(second ?? fromHeader);
         const result = await storeCall(() => store.release({ leaseId, viewerId }));
         if (result.status === "not_found") throw new HttpError(404, "Lease not found", "lease_not_found");
         if (result.status === "wrong_viewer") {

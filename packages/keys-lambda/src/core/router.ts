@@ -23,6 +23,7 @@ interface RouteDef {
 const ROUTES: RouteDef[] = [
   { name: "lease_create", method: "POST", pattern: ["leases"] },
   { name: "lease_renew", method: "POST", pattern: ["leases", "renew"] },
+  { name: "lease_release", method: "DELETE", pattern: ["leases"] },
   { name: "lease_release", method: "DELETE", pattern: ["leases", "*"] },
   { name: "content_key", method: "GET", pattern: ["*"] },
   { name: "epoch_key", method: "GET", pattern: ["*", "*"] },
