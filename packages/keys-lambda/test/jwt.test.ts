@@ -1,9 +1,11 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { bytesToHex } from "@blindcast/crypto";
 import { createJwtAuthenticator } from "@blindcast/keys/jwt";
 import { createLambdaKeyServer } from "@blindcast/keys/lambda";
 import { keyServerOptionsFromEnv } from "@blindcast/keys/node";
-import { SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { jsonBody, keyBytes, v2Event } from "./support/events.js";
 import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
 
@@ -171,5 +173,119 @@ describe("createJwtAuthenticator", () => {
         JWT_SECRET: "short",
       }),
     ).rejects.toThrow(/JWT_SECRET must be at least 32 bytes/);
+  });
+});
+
+describe("createJwtAuthenticator with an identity provider's JWKS", () => {
+  const ISSUER = "https://idp.example";
+  const AUDIENCE = "blindcast-player";
+  let published: JWK[] = [];
+  let fetches = 0;
+  let jwksServer: Server;
+  let jwksUrl = "";
+
+  beforeAll(async () => {
+    jwksServer = createServer((_, res) => {
+      fetches++;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: published }));
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
+    jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/.well-known/jwks.json`;
+  });
+  afterAll(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
+  afterEach(() => vi.useRealTimers());
+
+  async function providerKey(kid: string, alg: "RS256" | "ES256") {
+    const pair = await generateKeyPair(alg);
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid, alg, use: "sig" };
+    const sign = (claims: { iss?: string; aud?: string } = {}) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg, kid, typ: "JWT" })
+        .setSubject(`viewer-of-${kid}`)
+        .setIssuer(claims.iss ?? ISSUER)
+        .setAudience(claims.aud ?? AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime("5m")
+        .sign(pair.privateKey);
+    return { jwk, sign };
+  }
+  const check = (authenticate: ReturnType<typeof createJwtAuthenticator>, token: string) =>
+    authenticate({ headers: { authorization: `Bearer ${token}` } });
+
+  it("verifies RS256 and ES256 tokens, caches the keys, and picks up the provider's key rotation", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const a = await providerKey("key-a", "RS256");
+    const b = await providerKey("key-b", "ES256");
+    published = [a.jwk];
+    fetches = 0;
+    const authenticate = createJwtAuthenticator({ jwksUrl, issuer: ISSUER, audience: AUDIENCE });
+
+    expect(await check(authenticate, await a.sign())).toEqual({ ok: true, viewerId: "viewer-of-key-a" });
+    expect(await check(authenticate, await a.sign())).toEqual({ ok: true, viewerId: "viewer-of-key-a" });
+    expect(fetches).toBe(1);
+
+    // The provider rotates: key-b in, key-a out. Within the cooldown the cached set stands.
+    published = [b.jwk];
+    expect(await check(authenticate, await b.sign())).toMatchObject({ ok: false, status: 401 });
+    expect(fetches).toBe(1);
+    vi.setSystemTime(Date.now() + 31_000);
+    expect(await check(authenticate, await b.sign())).toEqual({ ok: true, viewerId: "viewer-of-key-b" });
+    expect(fetches).toBe(2);
+    vi.setSystemTime(Date.now() + 31_000);
+    expect(await check(authenticate, await a.sign())).toEqual({
+      ok: false,
+      status: 401,
+      reason: "Invalid token",
+    });
+  });
+
+  it("refuses another issuer's or audience's token, an HS256 token, and alg=none", async () => {
+    const a = await providerKey("key-c", "RS256");
+    published = [a.jwk];
+    const authenticate = createJwtAuthenticator({ jwksUrl, issuer: ISSUER, audience: AUDIENCE });
+    const hs256 = await new SignJWT({ sub: "v" })
+      .setProtectedHeader({ alg: "HS256", kid: "key-c" })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(SECRET));
+    const none = `${Buffer.from('{"alg":"none","kid":"key-c"}').toString("base64url")}.${Buffer.from(
+      JSON.stringify({ sub: "v", iss: ISSUER, aud: AUDIENCE, exp: 9e9 }),
+    ).toString("base64url")}.`;
+    for (const token of [
+      await a.sign({ iss: "https://evil.example" }),
+      await a.sign({ aud: "other-app" }),
+      hs256,
+      none,
+    ]) {
+      expect(await check(authenticate, token)).toMatchObject({ ok: false, status: 401 });
+    }
+  });
+
+  it("answers 401, promptly, when the JWKS cannot be fetched", async () => {
+    const dead = createServer();
+    await new Promise<void>((resolve) => dead.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(dead.address() as AddressInfo).port}/jwks.json`;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const a = await providerKey("key-d", "RS256");
+    const authenticate = createJwtAuthenticator({ jwksUrl: url, issuer: ISSUER, audience: AUDIENCE });
+    expect(await check(authenticate, await a.sign())).toEqual({
+      ok: false,
+      status: 401,
+      reason: "Invalid token",
+    });
+  });
+
+  it("refuses settings that would accept tokens it should not", () => {
+    expect(() => createJwtAuthenticator({ jwksUrl, issuer: ISSUER, audience: "" })).toThrow(
+      /issuer and audience/,
+    );
+    expect(() =>
+      createJwtAuthenticator({ jwksUrl: "http://idp.example/jwks.json", issuer: ISSUER, audience: AUDIENCE }),
+    ).toThrow(/https/);
+    expect(() =>
+      createJwtAuthenticator({ jwksUrl, issuer: ISSUER, audience: AUDIENCE, algorithms: ["RS256", "HS256"] }),
+    ).toThrow(/asymmetric/);
   });
 });

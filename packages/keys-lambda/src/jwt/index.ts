@@ -1,13 +1,41 @@
-import { type JWTVerifyOptions, jwtVerify } from "jose";
+import { createRemoteJWKSet, type JWTVerifyGetKey, type JWTVerifyOptions, jwtVerify } from "jose";
 import type { AuthResult } from "../core/options.js";
 
-export interface JwtAuthOptions {
-  /** The HS256 signing secret shared with whoever issues viewer tokens; at least 32 bytes. */
+/** HS256 tokens signed with a secret you share with whoever issues them. */
+export interface JwtSecretOptions {
+  /** The HS256 signing secret; at least 32 bytes. */
   secret: string | Uint8Array;
+  jwksUrl?: undefined;
+}
+
+/**
+ * Tokens from an identity provider (Cognito, Auth0, Okta, Keycloak…) that signs with its own
+ * keys (RS256, ES256, …) and publishes them as a JWKS. `issuer` and `audience` are required:
+ * without them any token the provider issues, for any application, would be accepted.
+ */
+export interface JwtJwksOptions {
+  secret?: undefined;
+  /** The provider's JWKS URL (`https://…/.well-known/jwks.json`). */
+  jwksUrl: string | URL;
+  issuer: string;
+  audience: string | readonly string[];
+  /** Signature algorithms accepted. Default `RS256` and `ES256`. */
+  algorithms?: readonly string[];
+  /**
+   * Seconds after a fetch of the JWKS before a token signed by an unknown key (the provider
+   * rotated its keys) may fetch it again. Default 30; cached keys stay in use meanwhile.
+   */
+  jwksCooldownSeconds?: number;
+}
+
+export type JwtAuthOptions = (JwtSecretOptions | JwtJwksOptions) & JwtCheckOptions;
+
+/** The checks every token gets, whatever signs it. */
+export interface JwtCheckOptions {
   /** Require this `iss` claim. */
   issuer?: string;
-  /** Require this `aud` claim. */
-  audience?: string;
+  /** Require this `aud` claim (one of these). */
+  audience?: string | readonly string[];
   /**
    * Refuse tokens without `exp`, which would otherwise be valid forever. Default true; turn off
    * only with `maxTokenAgeSeconds` set, so every token still ages out.
@@ -35,18 +63,17 @@ const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 const DEFAULT_ACCEPTED_TYPES = ["jwt", "at+jwt", "application/at+jwt"];
 
 /**
- * An `authenticate` callback for bearer JWTs signed with HS256: refuses a missing, malformed,
+ * An `authenticate` callback for bearer JWTs, signed with HS256 and a shared `secret` or by an
+ * identity provider whose keys are at `jwksUrl` (fetched once, cached, fetched again when a token
+ * names a key it has not seen, so the provider's key rotation is picked up): refuses a missing,
+ * malformed,
  * expired, not-yet-valid, future-issued, wrongly typed or wrongly signed token with 401, and
  * names the viewer by the token's `sub` claim.
  */
 export function createJwtAuthenticator(
   options: JwtAuthOptions,
 ): (event: EventWithHeaders) => Promise<AuthResult> {
-  const secret =
-    typeof options.secret === "string" ? new TextEncoder().encode(options.secret) : options.secret;
-  if (!(secret instanceof Uint8Array) || secret.length < 32) {
-    throw new Error("JWT secret must be at least 32 bytes");
-  }
+  const { key, algorithms } = verificationKey(options);
   const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > MAX_CLOCK_TOLERANCE_SECONDS) {
     throw new Error(`clockToleranceSeconds must be an integer from 0 to ${MAX_CLOCK_TOLERANCE_SECONDS}`);
@@ -61,12 +88,12 @@ export function createJwtAuthenticator(
   }
   const acceptedTypes = (options.acceptedTypes ?? DEFAULT_ACCEPTED_TYPES).map((type) => type.toLowerCase());
   const verify: JWTVerifyOptions = {
-    algorithms: ["HS256"],
+    algorithms,
     clockTolerance: tolerance,
     requiredClaims: requireExpiration ? ["exp"] : [],
     ...(maxAge !== undefined ? { maxTokenAge: maxAge } : {}),
     ...(options.issuer ? { issuer: options.issuer } : {}),
-    ...(options.audience ? { audience: options.audience } : {}),
+    ...(options.audience ? { audience: [options.audience].flat() } : {}),
   };
   return async (event) => {
     const header = event.headers?.authorization;
@@ -75,7 +102,10 @@ export function createJwtAuthenticator(
       return { ok: false, status: 401, reason: header ? "Malformed Authorization header" : "Missing token" };
     }
     try {
-      const { payload, protectedHeader } = await jwtVerify(match[1], secret, verify);
+      const { payload, protectedHeader } =
+        key instanceof Uint8Array
+          ? await jwtVerify(match[1], key, verify)
+          : await jwtVerify(match[1], key, verify);
       if (protectedHeader.typ !== undefined && !acceptedTypes.includes(protectedHeader.typ.toLowerCase())) {
         return { ok: false, status: 401, reason: "Token type not accepted" };
       }
@@ -92,6 +122,45 @@ export function createJwtAuthenticator(
       return { ok: false, status: 401, reason: refusalReason(error) };
     }
   };
+}
+
+const DEFAULT_JWKS_ALGORITHMS = ["RS256", "ES256"];
+const DEFAULT_JWKS_COOLDOWN_SECONDS = 30;
+/** A JWKS fetch that takes longer fails the token's check (401) instead of holding the request. */
+const JWKS_TIMEOUT_MS = 3000;
+
+function verificationKey(options: JwtAuthOptions): {
+  key: Uint8Array | JWTVerifyGetKey;
+  algorithms: string[];
+} {
+  if (options.jwksUrl !== undefined) {
+    if (options.secret !== undefined) throw new Error("Give either secret or jwksUrl, not both");
+    const url = new URL(options.jwksUrl);
+    if (url.protocol !== "https:" && !["localhost", "127.0.0.1", "[::1]"].includes(url.hostname)) {
+      throw new Error("jwksUrl must be https (plain http only on localhost)");
+    }
+    if (!options.issuer || !options.audience || [options.audience].flat().length === 0) {
+      throw new Error("A jwksUrl needs issuer and audience: without them any token of that provider passes");
+    }
+    const cooldown = options.jwksCooldownSeconds ?? DEFAULT_JWKS_COOLDOWN_SECONDS;
+    if (!Number.isFinite(cooldown) || cooldown < 0) throw new Error("jwksCooldownSeconds must be 0 or more");
+    const algorithms = [...(options.algorithms ?? DEFAULT_JWKS_ALGORITHMS)];
+    if (algorithms.length === 0 || algorithms.some((alg) => alg === "none" || alg.startsWith("HS"))) {
+      // A symmetric algorithm would let anyone holding the provider's public key sign tokens.
+      throw new Error("algorithms for a JWKS must be asymmetric (RS256, ES256, …)");
+    }
+    const key = createRemoteJWKSet(url, {
+      cooldownDuration: cooldown * 1000,
+      timeoutDuration: JWKS_TIMEOUT_MS,
+    });
+    return { key, algorithms };
+  }
+  const secret =
+    typeof options.secret === "string" ? new TextEncoder().encode(options.secret) : options.secret;
+  if (!(secret instanceof Uint8Array) || secret.length < 32) {
+    throw new Error("JWT secret must be at least 32 bytes");
+  }
+  return { key: secret, algorithms: ["HS256"] };
 }
 
 function refusalReason(error: unknown): string {
