@@ -172,6 +172,21 @@ describe("the Postgres lease store when its connections go silent", () => {
     );
   }, 30_000);
 
+  it("closes within the bound while a call hangs on a silent connection", async () => {
+    const store = await storeBehindProxy();
+    const created = await store.create({ contentId: "c", viewerId: "v", ttlSeconds: 60 });
+    if (!created.ok) throw new Error("create refused");
+    proxy.blackhole();
+    const inFlight = store.get(created.lease.leaseId);
+    inFlight.catch(() => {});
+    // Its connection checked out, its statement sent into the silence.
+    await vi.waitFor(() => expect(store.pool.totalCount - store.pool.idleCount).toBe(1));
+    const started = performance.now();
+    await store.close();
+    expect(performance.now() - started).toBeLessThan(QUERY_TIMEOUT_MS + SLACK_MS);
+    await expect(inFlight).rejects.toThrow(/no answer from PostgreSQL within 1000 ms/);
+  }, 30_000);
+
   it("leaves no viewer locked out when a capped create's transaction is cut off half way", async () => {
     const store = await storeBehindProxy();
     const server = keyServer(store);
