@@ -181,7 +181,7 @@ export async function createPostgresLeaseStore(
   const ensureSchema = (deadline = performance.now() + queryTimeout) => {
     if (options.createSchema === false) return Promise.resolve();
     // Shared by the calls that arrive meanwhile: they started later, so their bounds are later.
-    schema ??= createSchema(pool, deadline, table, sql(SCHEMA_SQL)).catch((error: unknown) => {
+    schema ??= createSchema(pool, deadline, queryTimeout, table, sql(SCHEMA_SQL)).catch((error: unknown) => {
       schema = undefined;
       throw error;
     });
@@ -460,10 +460,10 @@ function ignore(): void {}
 async function createSchema(
   pool: pg.Pool,
   deadline: number,
+  timeout: number,
   table: TableName,
   schemaSql: string,
 ): Promise<void> {
-  const timeout = Math.round(deadline - performance.now());
   const present = await withClient(pool, deadline, timeout, async (client) => {
     const { rows } = await client.query<{ present: boolean }>(TABLE_EXISTS_SQL, [table.text]);
     return rows[0]?.present === true;
