@@ -31,6 +31,7 @@ export {
   type Lease,
   type LeaseLookup,
   type LeaseStore,
+  LeaseStoreTimeoutError,
   newLeaseId,
   type ReleaseLeaseInput,
   type ReleaseLeaseResult,

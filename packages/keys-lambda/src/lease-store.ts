@@ -67,6 +67,38 @@ export interface LeaseStore {
   release(input: ReleaseLeaseInput): Promise<ReleaseLeaseResult>;
 }
 
+/**
+ * Thrown by a store that gave up on a call within its time bound (a database that stopped
+ * answering, a lock held elsewhere): the key server answers 503 with `Retry-After`, and logs only
+ * this name. Stores of your own may throw it too.
+ */
+export class LeaseStoreTimeoutError extends Error {
+  override readonly name = "LeaseStoreTimeoutError";
+}
+
+/** The longest delay a timer can wait (2^31 - 1 ms); a longer one would fire at once. */
+export const MAX_TIMEOUT_MILLIS = 2_147_483_647;
+
+/**
+ * A store's option that is a whole number within bounds, or its default when not given: a typo'd
+ * timeout must fail at start-up, not turn into "no timeout" or "time out at once".
+ */
+export function boundedInteger(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    const shown =
+      typeof value === "number" || typeof value === "string" ? JSON.stringify(value) : typeof value;
+    throw new TypeError(`${name} must be a whole number from ${min} to ${max}, not ${shown}`);
+  }
+  return value;
+}
+
 const LEASE_ID_BYTES = 16;
 const LEASE_ID_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 

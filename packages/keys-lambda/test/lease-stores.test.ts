@@ -228,6 +228,49 @@ describe("postgres lease store specifics", () => {
     }
   });
 
+  it.each([false, true])(
+    "sends lease ids, viewers and content ids only as parameters, never in SQL text (preparedStatements: %s)",
+    async (preparedStatements) => {
+      // The real pool, with every statement text its connections are sent written down: SQL
+      // text is what pg_stat_activity shows and what PostgreSQL logs with a failed statement.
+      const pool = new pg.Pool({ connectionString: databaseUrl(), max: 2 });
+      const texts: string[] = [];
+      pool.on("connect", (client) => {
+        const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+        (client as { query: unknown }).query = (config: string | { text: string }, ...rest: unknown[]) => {
+          texts.push(typeof config === "string" ? config : config.text);
+          return query(config, ...rest);
+        };
+      });
+      const store = await createPostgresLeaseStore(pool, {
+        table: `params_${process.pid}_${tables++}`,
+        preparedStatements,
+      });
+      try {
+        const viewerId = "viewer-that-must-not-show";
+        const contentId = "content-that-must-not-show";
+        const capped = await store.create({ contentId, viewerId, ttlSeconds: 60, maxConcurrentLeases: 2 });
+        const plain = await store.create({ contentId, viewerId: `${viewerId}-2`, ttlSeconds: 60 });
+        if (!capped.ok || !plain.ok) throw new Error("create refused");
+        const ids = [capped.lease.leaseId, plain.lease.leaseId];
+        for (const leaseId of ids) {
+          expect((await store.get(leaseId)).status).toBe("live");
+          expect((await store.renew({ leaseId, viewerId: "someone-else", ttlSeconds: 60 })).status).toBe(
+            "wrong_viewer",
+          );
+        }
+        expect((await store.release({ leaseId: capped.lease.leaseId, viewerId })).status).toBe("released");
+        expect(texts.length).toBeGreaterThan(8);
+        for (const text of texts) {
+          for (const value of [...ids, viewerId, contentId]) expect(text).not.toContain(value);
+        }
+      } finally {
+        await store.close();
+        await pool.end();
+      }
+    },
+  );
+
   it("refuses a table name that is not a plain identifier", async () => {
     await expect(createPostgresLeaseStore(databaseUrl(), { table: 'x"; DROP TABLE y; --' })).rejects.toThrow(
       /lowercase identifier/,

@@ -1,10 +1,13 @@
 import pg from "pg";
 import {
+  boundedInteger,
   type CreateLeaseInput,
   type CreateLeaseResult,
   type Lease,
   type LeaseLookup,
   type LeaseStore,
+  LeaseStoreTimeoutError,
+  MAX_TIMEOUT_MILLIS,
   newLeaseId,
   type ReleaseLeaseInput,
   type ReleaseLeaseResult,
@@ -12,7 +15,7 @@ import {
   type RenewLeaseResult,
 } from "../lease-store.js";
 import {
-  CAPPED_INSERT_SCRIPT,
+  CAPPED_INSERT_SQL,
   GET_SQL,
   INSERT_SQL,
   LEASE_STATE_SQL,
@@ -21,17 +24,32 @@ import {
   SCHEMA_SQL,
   SWEEP_SQL,
   TABLE_EXISTS_SQL,
+  VIEWER_LOCK_SQL,
+  viewerLockKey,
 } from "./sql.js";
 
 export interface PostgresPoolOptions {
   /** Connections per process. Default 2: a Lambda environment serves one request at a time. */
   max?: number;
-  /** Give up connecting after this long. Default 3000 ms (pg's own default waits forever). */
+  /**
+   * Give up connecting after this long (pg's own default waits forever). Default:
+   * `queryTimeoutMillis`, as no call waits longer for it.
+   */
   connectionTimeoutMillis?: number;
   /** Close idle connections after this long. Default 60000 ms. */
   idleTimeoutMillis?: number;
-  /** Server-side statement timeout. Default 5000 ms. */
+  /**
+   * Server side: PostgreSQL ends a statement that runs this long (`statement_timeout`), and a
+   * session left idle inside a transaction this long (`idle_in_transaction_session_timeout`), such
+   * as one whose client went silent half way through a capped create, so that it cannot keep the
+   * viewer's lock. Default: `queryTimeoutMillis`, so the server stops when the client has.
+   */
   statementTimeoutMillis?: number;
+  /**
+   * TCP keepalive is on for every connection; probes start after it has been idle this long, so
+   * an idle pooled connection whose peer vanished is noticed and dropped. Default 10000 ms.
+   */
+  keepAliveInitialDelayMillis?: number;
 }
 
 export interface PostgresLeaseStoreOptions {
@@ -56,7 +74,25 @@ export interface PostgresLeaseStoreOptions {
    * `max_prepared_statements` for them. Turn it on when connecting to PostgreSQL directly.
    */
   preparedStatements?: boolean;
+  /**
+   * The most one store call (`get`, `create`, `renew`, `release`) may take, waiting for a pooled
+   * connection, its statements and a retry on a fresh connection included; then it fails with
+   * `LeaseStoreTimeoutError` (the key server answers 503). A connection that was still busy with
+   * the call is destroyed, never handed out again: a connection that went silent (a failover, a
+   * firewall that dropped its state) would otherwise hang every query sent on it for as long as
+   * the kernel keeps retransmitting, about 15 minutes. Applies to a `pg.Pool` you pass in too.
+   * Default 2000 ms: a lease statement takes about a millisecond.
+   */
+  queryTimeoutMillis?: number;
 }
+
+/** Defaults of the store's time bounds, in milliseconds. */
+export const POSTGRES_DEFAULTS = {
+  queryTimeoutMillis: 2000,
+  idleTimeoutMillis: 60_000,
+  keepAliveInitialDelayMillis: 10_000,
+  max: 2,
+} as const;
 
 export interface PostgresLeaseStore extends LeaseStore {
   readonly pool: pg.Pool;
@@ -84,7 +120,8 @@ const CONNECTION_ERRORS = new Set([
 /**
  * Leases in PostgreSQL, for key servers whose processes come and go (Lambda). Connects lazily:
  * creating the store needs no database, so a cold start while the database is down still
- * answers 503 and recovers on its own. Every expiry is judged by the database clock.
+ * answers 503 and recovers on its own. Every expiry is judged by the database clock, and every
+ * call is bounded in time (`queryTimeoutMillis`).
  */
 export async function createPostgresLeaseStore(
   connectionStringOrPool: string | pg.Pool,
@@ -93,9 +130,18 @@ export async function createPostgresLeaseStore(
   const table = tableName(options.table ?? "blindcast_leases");
   const clock = options.clock ?? "now()";
   const logger = options.logger ?? console;
+  const queryTimeout = boundedInteger(
+    "queryTimeoutMillis",
+    options.queryTimeoutMillis,
+    POSTGRES_DEFAULTS.queryTimeoutMillis,
+    1,
+    MAX_TIMEOUT_MILLIS,
+  );
   const ownsPool = typeof connectionStringOrPool === "string";
-  const pool = ownsPool ? createPool(connectionStringOrPool, options.pool ?? {}) : connectionStringOrPool;
-  if (!(pool instanceof pg.Pool) && typeof (pool as { query?: unknown }).query !== "function") {
+  const pool = ownsPool
+    ? createPool(connectionStringOrPool, options.pool ?? {}, queryTimeout)
+    : connectionStringOrPool;
+  if (!(pool instanceof pg.Pool) && typeof (pool as { connect?: unknown }).connect !== "function") {
     throw new TypeError("createPostgresLeaseStore needs a connection string or a pg.Pool");
   }
   // A connection can fail at any time (a database restart). node-postgres reports it as an
@@ -122,6 +168,8 @@ export async function createPostgresLeaseStore(
   };
   const statements = {
     insert: statement(INSERT_SQL),
+    lock: statement(VIEWER_LOCK_SQL),
+    cappedInsert: statement(CAPPED_INSERT_SQL),
     get: statement(GET_SQL),
     renew: statement(RENEW_SQL),
     state: statement(LEASE_STATE_SQL),
@@ -130,24 +178,29 @@ export async function createPostgresLeaseStore(
   };
 
   let schema: Promise<void> | undefined;
-  const ensureSchema = () => {
+  const ensureSchema = (deadline = performance.now() + queryTimeout) => {
     if (options.createSchema === false) return Promise.resolve();
-    schema ??= createSchema(pool, table, sql(SCHEMA_SQL)).catch((error: unknown) => {
+    // Shared by the calls that arrive meanwhile: they started later, so their bounds are later.
+    schema ??= createSchema(pool, deadline, queryTimeout, table, sql(SCHEMA_SQL)).catch((error: unknown) => {
       schema = undefined;
       throw error;
     });
     return schema;
   };
 
-  /** Runs `operation`, once more on a fresh connection if the first failed for the connection's sake. */
-  const run = async <T>(operation: () => Promise<T>): Promise<T> => {
-    await ensureSchema();
+  /**
+   * Runs `work` on a pooled connection within the call's bound; once more on a fresh connection
+   * (within the same bound) if the first failed for the connection's sake.
+   */
+  const run = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const deadline = performance.now() + queryTimeout;
+    await ensureSchema(deadline);
     try {
-      return await operation();
+      return await withClient(pool, deadline, queryTimeout, work);
     } catch (error) {
       if (!CONNECTION_ERRORS.has((error as { code?: string }).code ?? "") && !isTerminated(error))
         throw error;
-      return operation();
+      return withClient(pool, deadline, queryTimeout, work);
     }
   };
 
@@ -158,13 +211,18 @@ export async function createPostgresLeaseStore(
     if (createsSinceSweep < SWEEP_EVERY_CREATES && Date.now() - lastSweep < SWEEP_EVERY_MS) return;
     createsSinceSweep = 0;
     lastSweep = Date.now();
-    // Off the request's path: its failure changes nothing for the caller.
-    pool.query(statements.sweep).catch(() => {});
+    // Off the request's path: its failure changes nothing for the caller. Bounded like any call,
+    // so a silent connection cannot keep a pool slot.
+    withClient(pool, performance.now() + queryTimeout, queryTimeout, (client) =>
+      client.query(statements.sweep),
+    ).catch(() => {});
   };
+
+  let closed: Promise<void> | undefined;
 
   return {
     pool,
-    ensureSchema,
+    ensureSchema: () => ensureSchema(),
 
     async create(input: CreateLeaseInput): Promise<CreateLeaseResult> {
       const leaseId = newLeaseId();
@@ -174,9 +232,10 @@ export async function createPostgresLeaseStore(
         viewerId: input.viewerId,
         expiresAt,
       });
-      const result = await run(async () => {
-        if (input.maxConcurrentLeases === undefined) {
-          const { rows } = await pool.query<{ expires_at: Date }>(statements.insert, [
+      const max = input.maxConcurrentLeases;
+      const result = await run(async (client) => {
+        if (max === undefined) {
+          const { rows } = await client.query<{ expires_at: Date }>(statements.insert, [
             leaseId,
             input.contentId,
             input.viewerId,
@@ -184,18 +243,30 @@ export async function createPostgresLeaseStore(
           ]);
           return rows[0]?.expires_at;
         }
-        return cappedInsert(pool, sql, { ...input, leaseId, maxConcurrentLeases: input.maxConcurrentLeases });
+        // A failure anywhere here destroys the connection (withClient), which ends the
+        // transaction and frees the lock; a ROLLBACK would only wait behind a silent statement.
+        await client.query("BEGIN");
+        await client.query(statements.lock, [viewerLockKey(input.viewerId)]);
+        const { rows } = await client.query<{ expires_at: Date }>(statements.cappedInsert, [
+          leaseId,
+          input.contentId,
+          input.viewerId,
+          input.ttlSeconds,
+          max,
+        ]);
+        await client.query("COMMIT");
+        return rows[0]?.expires_at;
       });
       maybeSweep();
       if (result === undefined) {
-        return { ok: false, reason: "limit", activeLeases: input.maxConcurrentLeases ?? 0 };
+        return { ok: false, reason: "limit", activeLeases: max ?? 0 };
       }
       return { ok: true, lease: lease(result) };
     },
 
     async get(leaseId: string): Promise<LeaseLookup> {
-      const { rows } = await run(() =>
-        pool.query<{ content_id: string; viewer_id: string; expires_at: Date; live: boolean }>(
+      const { rows } = await run((client) =>
+        client.query<{ content_id: string; viewer_id: string; expires_at: Date; live: boolean }>(
           statements.get,
           [leaseId],
         ),
@@ -212,8 +283,8 @@ export async function createPostgresLeaseStore(
     },
 
     async renew(input: RenewLeaseInput): Promise<RenewLeaseResult> {
-      const { rows } = await run(() =>
-        pool.query<{ content_id: string; expires_at: Date }>(statements.renew, [
+      const { rows } = await run((client) =>
+        client.query<{ content_id: string; expires_at: Date }>(statements.renew, [
           input.leaseId,
           input.viewerId,
           input.ttlSeconds,
@@ -230,8 +301,8 @@ export async function createPostgresLeaseStore(
         return { status: "renewed", lease };
       }
       // Refused: one more round trip, on this rare path only, to say why.
-      const state = await run(() =>
-        pool.query<{ viewer_id: string; live: boolean }>(statements.state, [input.leaseId]),
+      const state = await run((client) =>
+        client.query<{ viewer_id: string; live: boolean }>(statements.state, [input.leaseId]),
       );
       const row = state.rows[0];
       if (!row) return { status: "not_found" };
@@ -240,8 +311,8 @@ export async function createPostgresLeaseStore(
     },
 
     async release(input: ReleaseLeaseInput): Promise<ReleaseLeaseResult> {
-      const { rows } = await run(() =>
-        pool.query<{ viewer_id: string; released: string }>(statements.release, [
+      const { rows } = await run((client) =>
+        client.query<{ viewer_id: string; released: string }>(statements.release, [
           input.leaseId,
           input.viewerId,
         ]),
@@ -252,10 +323,84 @@ export async function createPostgresLeaseStore(
       return { status: "released" };
     },
 
-    async close() {
-      if (ownsPool) await pool.end();
+    close() {
+      // Waits for calls in flight, each bounded; a second close waits for the first.
+      closed ??= ownsPool ? pool.end() : Promise.resolve();
+      return closed;
     },
   };
+}
+
+/**
+ * Checks a connection out, runs `work` on it and returns it, all before `deadline` (from
+ * `performance.now()`). Past the deadline the call fails with `LeaseStoreTimeoutError`: a
+ * connection still busy with it is destroyed, and one that arrives too late goes back to the
+ * pool for the next call. A connection whose work failed is destroyed too, as `pool.query` does:
+ * its state (a transaction half done) is unknown.
+ */
+function withClient<T>(
+  pool: pg.Pool,
+  deadline: number,
+  timeoutMillis: number,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let client: pg.PoolClient | undefined;
+    const timer = setTimeout(
+      () => {
+        if (settled) return;
+        settled = true;
+        const error = new LeaseStoreTimeoutError(
+          `no answer from PostgreSQL within ${timeoutMillis} ms (queryTimeoutMillis)`,
+        );
+        if (client) {
+          destroy(client);
+          client.release(error);
+        }
+        reject(error);
+      },
+      Math.max(0, deadline - performance.now()),
+    );
+    pool.connect((error, checkedOut, release) => {
+      if (settled) {
+        if (checkedOut) release();
+        return;
+      }
+      if (error || !checkedOut) {
+        settled = true;
+        clearTimeout(timer);
+        reject(error ?? new Error("the pool handed out no connection"));
+        return;
+      }
+      client = checkedOut;
+      work(checkedOut).then(
+        (result) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          checkedOut.release();
+          resolve(result);
+        },
+        (failure: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          checkedOut.release(failure instanceof Error ? failure : true);
+          reject(failure);
+        },
+      );
+    });
+  });
+}
+
+/**
+ * Closes a connection's socket at once. `release(error)` alone ends the client politely, which
+ * on some pg 8 releases waits for the socket to drain: on a silent connection, for ever.
+ */
+function destroy(client: pg.PoolClient): void {
+  const stream = (client as Partial<pg.Client>).connection?.stream;
+  if (stream && typeof stream.destroy === "function") stream.destroy();
 }
 
 /** 32-bit FNV-1a, hex: short, stable statement names. */
@@ -265,13 +410,27 @@ function fnv1a(text: string): string {
   return (hash >>> 0).toString(16).padStart(8, "0");
 }
 
-function createPool(connectionString: string, options: PostgresPoolOptions): pg.Pool {
+function createPool(connectionString: string, options: PostgresPoolOptions, queryTimeout: number): pg.Pool {
+  if (typeof options !== "object" || options === null) throw new TypeError("pool must be an object");
+  const ms = (name: keyof PostgresPoolOptions, fallback: number, min = 1) =>
+    boundedInteger(`pool.${name}`, options[name], fallback, min, MAX_TIMEOUT_MILLIS);
+  const statementTimeout = ms("statementTimeoutMillis", queryTimeout);
+  // A connection attempt that outlives the call that wanted it would hold a pool slot after the
+  // database is back: bounded like a call.
+  const connectionTimeout = ms("connectionTimeoutMillis", queryTimeout);
   return new pg.Pool({
     connectionString,
-    max: options.max ?? 2,
-    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000,
-    idleTimeoutMillis: options.idleTimeoutMillis ?? 60_000,
-    statement_timeout: options.statementTimeoutMillis ?? 5000,
+    max: boundedInteger("pool.max", options.max, POSTGRES_DEFAULTS.max, 1, 10_000),
+    connectionTimeoutMillis: connectionTimeout,
+    idleTimeoutMillis: ms("idleTimeoutMillis", POSTGRES_DEFAULTS.idleTimeoutMillis),
+    statement_timeout: statementTimeout,
+    idle_in_transaction_session_timeout: statementTimeout,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: ms(
+      "keepAliveInitialDelayMillis",
+      POSTGRES_DEFAULTS.keepAliveInitialDelayMillis,
+      0,
+    ),
     // Lets a frozen Lambda environment exit cleanly; the pool reconnects on the next request.
     allowExitOnIdle: true,
   });
@@ -298,54 +457,26 @@ function tableName(name: string): TableName {
 function ignore(): void {}
 
 /** Checks for the table without locking anything; only a database without it takes the lock. */
-async function createSchema(pool: pg.Pool, table: TableName, schemaSql: string): Promise<void> {
-  const { rows } = await pool.query<{ present: boolean }>(TABLE_EXISTS_SQL, [table.text]);
-  if (rows[0]?.present) return;
-  const client = await pool.connect();
-  try {
-    // Many cold starts may race here: the advisory lock makes them take turns, and IF NOT EXISTS
-    // makes every turn after the first a no-op.
-    await client.query(
-      `BEGIN; SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`blindcast:schema:${table.text}`)}));${schemaSql} COMMIT;`,
-    );
-    client.release();
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => {});
-    client.release(true);
-    throw error;
-  }
-}
-
-async function cappedInsert(
+async function createSchema(
   pool: pg.Pool,
-  sql: (text: string) => string,
-  input: CreateLeaseInput & { leaseId: string; maxConcurrentLeases: number },
-): Promise<Date | undefined> {
-  if (!Number.isInteger(input.ttlSeconds) || !Number.isInteger(input.maxConcurrentLeases)) {
-    throw new TypeError("ttlSeconds and maxConcurrentLeases must be integers");
-  }
-  const viewer = pg.escapeLiteral(input.viewerId);
-  const script = sql(CAPPED_INSERT_SCRIPT)
-    .replaceAll(
-      "{lock_key}",
-      `hashtextextended(${pg.escapeLiteral(`blindcast:viewer:${input.viewerId}`)}, 0)`,
-    )
-    .replaceAll("{viewer}", viewer)
-    .replaceAll("{lease}", pg.escapeLiteral(input.leaseId))
-    .replaceAll("{content}", pg.escapeLiteral(input.contentId))
-    .replaceAll("{ttl}", String(input.ttlSeconds))
-    .replaceAll("{max}", String(input.maxConcurrentLeases));
-  const client = await pool.connect();
-  try {
-    const results = (await client.query(script)) as unknown as pg.QueryResult<{ expires_at: Date }>[];
-    client.release();
-    // BEGIN, lock, cleanup, insert, COMMIT: the insert's result is the fourth.
-    return results[3]?.rows[0]?.expires_at;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => {});
-    client.release(true);
-    throw error;
-  }
+  deadline: number,
+  timeout: number,
+  table: TableName,
+  schemaSql: string,
+): Promise<void> {
+  const present = await withClient(pool, deadline, timeout, async (client) => {
+    const { rows } = await client.query<{ present: boolean }>(TABLE_EXISTS_SQL, [table.text]);
+    return rows[0]?.present === true;
+  });
+  if (present) return;
+  // Many cold starts may race here: the advisory lock makes them take turns, and IF NOT EXISTS
+  // makes every turn after the first a no-op. A failure destroys the connection, ending the
+  // transaction.
+  await withClient(pool, deadline, timeout, (client) =>
+    client.query(
+      `BEGIN; SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`blindcast:schema:${table.text}`)}));${schemaSql} COMMIT;`,
+    ),
+  );
 }
 
 function isTerminated(error: unknown): boolean {

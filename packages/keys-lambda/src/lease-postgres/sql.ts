@@ -31,19 +31,26 @@ VALUES ($1, $2, $3, {now} + make_interval(secs => $4))
 RETURNING expires_at`;
 
 /**
- * Create under a per-viewer cap, in one round trip: a simple-protocol script (literals escaped by
- * the driver) that takes a transaction-level advisory lock on the viewer, then counts and inserts
- * in a later statement, whose snapshot therefore sees every lease committed before the lock.
+ * Create under a per-viewer cap: inside one transaction, `VIEWER_LOCK_SQL` takes a
+ * transaction-level advisory lock on the viewer, then `CAPPED_INSERT_SQL` (a later statement,
+ * whose snapshot therefore sees every lease committed before the lock) clears the viewer's
+ * long-expired leases, counts the live ones and inserts. Every value travels as a parameter: no
+ * lease id, viewer or content id is ever part of the SQL text, which PostgreSQL shows in
+ * `pg_stat_activity` and writes to its log with any statement that fails.
  */
-export const CAPPED_INSERT_SCRIPT = `
-BEGIN;
-SELECT pg_advisory_xact_lock({lock_key});
-DELETE FROM {table} WHERE viewer_id = {viewer} AND expires_at < {now} - ${GRACE_INTERVAL};
+export const VIEWER_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+
+/** The key `VIEWER_LOCK_SQL` locks for a viewer (unchanged since the first release). */
+export const viewerLockKey = (viewerId: string) => `blindcast:viewer:${viewerId}`;
+
+export const CAPPED_INSERT_SQL = `
+WITH cleanup AS (
+  DELETE FROM {table} WHERE viewer_id = $3 AND expires_at < {now} - ${GRACE_INTERVAL}
+)
 INSERT INTO {table} (lease_id, content_id, viewer_id, expires_at)
-SELECT {lease}, {content}, {viewer}, {now} + make_interval(secs => {ttl})
-WHERE (SELECT count(*) FROM {table} WHERE viewer_id = {viewer} AND expires_at > {now}) < {max}
-RETURNING expires_at;
-COMMIT;`;
+SELECT $1, $2, $3, {now} + make_interval(secs => $4)
+WHERE (SELECT count(*) FROM {table} WHERE viewer_id = $3 AND expires_at > {now}) < $5
+RETURNING expires_at`;
 
 export const GET_SQL = `
 SELECT content_id, viewer_id, expires_at, expires_at > {now} AS live

@@ -1,9 +1,12 @@
 import Database from "better-sqlite3";
 import {
+  boundedInteger,
   type CreateLeaseInput,
   type CreateLeaseResult,
   type LeaseLookup,
   type LeaseStore,
+  LeaseStoreTimeoutError,
+  MAX_TIMEOUT_MILLIS,
   newLeaseId,
   type ReleaseLeaseInput,
   type ReleaseLeaseResult,
@@ -14,7 +17,18 @@ import {
 export interface SqliteLeaseStoreOptions {
   /** Clock in ms since the epoch; defaults to `Date.now` (one machine, one clock). */
   now?: () => number;
+  /**
+   * How long one call may wait, in all, while another connection (another process sharing the
+   * file, a backup) holds the database's write lock; then it fails with `LeaseStoreTimeoutError`
+   * (the key server answers 503). The waiting happens between attempts on timers, never inside
+   * SQLite: better-sqlite3 is synchronous, so a wait inside SQLite would stop the whole process,
+   * every other request included. Default 5000 ms.
+   */
+  busyTimeoutMillis?: number;
 }
+
+/** Defaults of the store's time bounds, in milliseconds. */
+export const SQLITE_DEFAULTS = { busyTimeoutMillis: 5000 } as const;
 
 export interface SqliteLeaseStore extends LeaseStore {
   close(): void;
@@ -22,6 +36,8 @@ export interface SqliteLeaseStore extends LeaseStore {
 
 /** Expired leases stay this long, so a late renewal hears 410 rather than 404. */
 const GRACE_MS = 10 * 60_000;
+/** Pauses between attempts while the lock is held elsewhere: 1, 2, 4 … ms, at most this. */
+const MAX_PAUSE_MS = 25;
 
 interface Row {
   lease_id: string;
@@ -40,10 +56,17 @@ export function createSqliteLeaseStore(
   options: SqliteLeaseStoreOptions = {},
 ): SqliteLeaseStore {
   const now = options.now ?? Date.now;
-  const db = new Database(path);
+  const busyTimeout = boundedInteger(
+    "busyTimeoutMillis",
+    options.busyTimeoutMillis,
+    SQLITE_DEFAULTS.busyTimeoutMillis,
+    0,
+    MAX_TIMEOUT_MILLIS,
+  );
+  // Opening waits inside SQLite (bounded by the same budget): it happens once, before serving.
+  const db = new Database(path, { timeout: busyTimeout });
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
   db.exec(`
     CREATE TABLE IF NOT EXISTS blindcast_leases (
       lease_id   TEXT PRIMARY KEY,
@@ -53,6 +76,31 @@ export function createSqliteLeaseStore(
     ) STRICT;
     CREATE INDEX IF NOT EXISTS blindcast_leases_viewer_idx ON blindcast_leases (viewer_id, expires_at);
     CREATE INDEX IF NOT EXISTS blindcast_leases_expiry_idx ON blindcast_leases (expires_at);`);
+  // From now on SQLite never waits for a lock: a busy database answers SQLITE_BUSY at once, and
+  // `attempt` below waits on timers, so the event loop keeps serving meanwhile.
+  db.pragma("busy_timeout = 0");
+
+  /** Runs `operation` until it gets past the lock, pausing without blocking, within the budget. */
+  const attempt = async <T>(operation: () => T): Promise<T> => {
+    let deadline: number | undefined;
+    let pause = 1;
+    for (;;) {
+      try {
+        return operation();
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        deadline ??= performance.now() + busyTimeout;
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          throw new LeaseStoreTimeoutError(
+            `the SQLite database stayed locked by another connection for ${busyTimeout} ms (busyTimeoutMillis)`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+        pause = Math.min(pause * 2, MAX_PAUSE_MS);
+      }
+    }
+  };
 
   const select = db.prepare<[string], Row>("SELECT * FROM blindcast_leases WHERE lease_id = ?");
   const count = db.prepare<[string, number], { n: number }>(
@@ -109,10 +157,12 @@ export function createSqliteLeaseStore(
 
   return {
     // better-sqlite3 is synchronous; `immediate` takes the write lock up front, so two
-    // processes sharing the file cannot both pass the cap check.
-    create: async (input) => create.immediate(input),
+    // processes sharing the file cannot both pass the cap check. A transaction refused for a busy
+    // lock did nothing (better-sqlite3 rolls back), so it is simply run again.
+    create: (input) => attempt(() => create.immediate(input)),
     async get(leaseId): Promise<LeaseLookup> {
-      const row = select.get(leaseId);
+      // Readers do not wait for writers in WAL mode, but may for a checkpoint or recovery.
+      const row = await attempt(() => select.get(leaseId));
       if (!row) return { status: "not_found" };
       const lease = {
         leaseId: row.lease_id,
@@ -122,8 +172,14 @@ export function createSqliteLeaseStore(
       };
       return { status: row.expires_at > now() ? "live" : "expired", lease };
     },
-    renew: async (input) => renew.immediate(input),
-    release: async (input) => release.immediate(input),
+    renew: (input) => attempt(() => renew.immediate(input)),
+    release: (input) => attempt(() => release.immediate(input)),
     close: () => db.close(),
   };
+}
+
+/** SQLITE_BUSY and its extended codes (a snapshot gone stale, recovery in progress elsewhere). */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }
