@@ -64,16 +64,18 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     // A key asked for with the lease came with it: no request of its own.
     const bytes =
       leases.take(ref) ??
-      new Uint8Array(
-        await (
-          await request({ method: "GET", path: `/${keyName(ref)}`, leaseId, subject: ref })
-        ).arrayBuffer(),
-      );
+      (await request({
+        method: "GET",
+        path: `/${keyName(ref)}`,
+        leaseId,
+        maxBytes: KEY_BYTES,
+        subject: ref,
+      }));
     if (bytes.length !== KEY_BYTES) {
       bytes.fill(0);
       throw new BlindcastPlayerError(
         "KEY_INVALID",
-        `Key server answered ${bytes.length} bytes for key ${keyName(ref)}, not 16`,
+        `Key server answered ${bytes.length > KEY_BYTES ? "more than 16" : bytes.length} bytes for key ${keyName(ref)}, not 16`,
         {
           contentId: ref.contentId,
           epoch: ref.epoch,

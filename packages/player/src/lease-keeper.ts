@@ -1,7 +1,7 @@
 import type { Emitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
-import type { KeyServerClient } from "./key-server-client.js";
+import { JSON_LIMIT, type KeyServerClient, parseJson } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 
@@ -81,14 +81,16 @@ export function createLeaseKeeper(
   // Sends a lease request and reads the lease the server answers.
   const leaseRequest = async (h: Held, path: string, json: unknown, retries: boolean) => {
     const sentAt = Date.now();
-    const response = await request({
+    const bytes = await request({
       method: "POST",
       path,
       json,
       retry: retries,
+      maxBytes: JSON_LIMIT,
       subject: { contentId: h.contentId },
     });
-    const body = (await response.json()) as { keys?: unknown };
+    const body = parseJson(bytes);
+    bytes.fill(0);
     const lease = parseLease(body);
     if (!gone(h)) accept(h, lease, sentAt);
     // Keys sent with a new lease (servers that do not know `keys` send none: they are fetched).
@@ -206,6 +208,7 @@ export function createLeaseKeeper(
           path: `/leases/${lease.leaseId}`,
           keepalive: true,
           retry: false,
+          maxBytes: 0,
         });
         events.emit("leasereleased", { ...lease });
       } catch {
@@ -222,8 +225,8 @@ export function createLeaseKeeper(
   return keeper;
 }
 
-function parseLease(body: unknown): LeaseInfo {
-  const value = (body ?? {}) as Partial<Record<keyof LeaseInfo, unknown>>;
+function parseLease(body: Record<string, unknown>): LeaseInfo {
+  const value = body as Partial<Record<keyof LeaseInfo, unknown>>;
   const expiresAt = new Date(value.expiresAt as string);
   const { leaseId, contentId, ttlSeconds } = value;
   if (
@@ -232,7 +235,7 @@ function parseLease(body: unknown): LeaseInfo {
     !((ttlSeconds as number) > 0) ||
     !(expiresAt.getTime() > 0)
   ) {
-    throw new BlindcastPlayerError("BAD_REQUEST", "Key server answered a malformed lease");
+    throw new BlindcastPlayerError("INVALID_RESPONSE", "Key server answered a malformed lease");
   }
   return { leaseId, contentId, expiresAt, ttlSeconds: ttlSeconds as number };
 }
