@@ -1,5 +1,6 @@
 export interface KeyCache {
-  get(name: string, fetchKey: () => Promise<Uint8Array>): { key: Promise<Uint8Array>; fresh: boolean };
+  /** The key held or being fetched under `name`, else `fetchKey()`'s. */
+  get(name: string, fetchKey: () => Promise<Uint8Array>): Promise<Uint8Array>;
   /** Overwrites every key held, then forgets them. */
   wipe(): void;
 }
@@ -15,7 +16,7 @@ export function createKeyCache(): KeyCache {
   return {
     get(name, fetchKey) {
       const existing = entries.get(name);
-      if (existing) return { key: existing, fresh: false };
+      if (existing) return existing;
       const key = fetchKey().then(
         (bytes) => {
           settled.push(bytes);
@@ -27,7 +28,7 @@ export function createKeyCache(): KeyCache {
         },
       );
       entries.set(name, key);
-      return { key, fresh: true };
+      return key;
     },
     wipe() {
       for (const bytes of settled) bytes.fill(0);

@@ -33,8 +33,9 @@ interface Held {
 export interface LeaseKeeper {
   readonly current: LeaseInfo | undefined;
   /**
-   * Starts creating a lease for `contentId` now (releasing one held for other content), asking
-   * the server to send `keys` with it.
+   * Starts creating a lease for `contentId`, asking the server to send `keys` with it. A lease
+   * held for other content is released first, and the new one created only once that release
+   * is done: one player holds at most one lease at a time (`maxConcurrentLeases: 1` works).
    */
   start(contentId: string, keys?: KeyRef[]): Promise<LeaseInfo | undefined>;
   /** A key that arrived with the lease, handed over once. */
@@ -42,10 +43,11 @@ export interface LeaseKeeper {
   /** The lease id to send with a key request for `contentId`; starts a lease if none is held. */
   leaseIdFor(contentId: string): Promise<string | undefined>;
   /**
-   * Reports a key request refused for its lease. Returns false when no lease is held (leases off
-   * here but required by the server), so the caller reports the error itself.
+   * Reports a key request refused for the lease `leaseId` it was sent with. Returns false when no
+   * lease is held (leases off here but required by the server), so the caller reports the error
+   * itself; a refusal of a lease already replaced (for other content) ends nothing.
    */
-  lost(error: BlindcastPlayerError): boolean;
+  lost(error: BlindcastPlayerError, leaseId: string | undefined): boolean;
   /** Releases the lease with a keepalive request, so it still goes out while the page unloads. */
   release(): Promise<void>;
   stop(): void;
@@ -85,6 +87,8 @@ export function createLeaseKeeper(
       method: "POST",
       path,
       json,
+      // Not cut off by destroy: a lease being created then is released, not left to expire.
+      keepalive: true,
       retry: retries,
       maxBytes: JSON_LIMIT,
       subject: { contentId: h.contentId },
@@ -173,10 +177,12 @@ export function createLeaseKeeper(
     start(contentId, keys = []) {
       if (!settings.enabled) return Promise.resolve(undefined);
       if (held?.contentId === contentId) return held.ready;
-      if (held) void keeper.release();
+      const previous = held && keeper.release();
       const h: Held = { contentId, ready: Promise.resolve(undefined), localExpiry: 0 };
       held = h;
-      h.ready = create(h, keys);
+      // One lease at a time: the next is created once the previous one is released (unless it
+      // is superseded or stopped meanwhile), or a cap of one would refuse it.
+      h.ready = previous ? previous.then(() => (gone(h) ? undefined : create(h, keys))) : create(h, keys);
       // Creation failures are reported through onFatal; key requests await `ready` themselves.
       h.ready.catch(() => {});
       return h.ready;
@@ -190,9 +196,9 @@ export function createLeaseKeeper(
     async leaseIdFor(contentId) {
       return (await keeper.start(contentId))?.leaseId;
     },
-    lost(error) {
+    lost(error, leaseId) {
       if (!held || stopped) return false;
-      end(error);
+      if (held.lease?.leaseId === leaseId) end(error);
       return true;
     },
     async release() {
