@@ -34,7 +34,7 @@ export interface KeySession {
   fail(error: BlindcastPlayerError): void;
   /**
    * Stops renewals, releases the lease (keepalive; one being created is released once created)
-   * and wipes every key held.
+   * and overwrites every key fetched, including those handed to hls.js by the loader.
    */
   destroy(): Promise<void>;
 }

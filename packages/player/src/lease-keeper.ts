@@ -103,7 +103,9 @@ export function createLeaseKeeper(
         const bytes =
           typeof key === "string" ? Uint8Array.from(atob(key), (c) => c.charCodeAt(0)) : undefined;
         const ref = { contentId: h.contentId, epoch: typeof epoch === "number" ? epoch : undefined };
-        if (bytes?.length === 16) delivered.set(keyName(ref), bytes);
+        // After stop, nobody would take or wipe it.
+        if (bytes?.length === 16 && !stopped) delivered.set(keyName(ref), bytes);
+        else bytes?.fill(0);
       }
     }
     return lease;
