@@ -38,6 +38,7 @@ const PLAIN_WORDS: Record<PlayerErrorCode, string> = {
   LEASE_EXPIRED: "Your viewing session expired and could not be renewed.",
   LEASE_LIMIT: "You are already watching on as many screens as allowed.",
   KEY_INVALID: "The key server sent a broken key.",
+  INVALID_RESPONSE: "The key server answered in a way the player cannot use (a redirect, or a broken lease).",
   KEY_SERVER_UNAVAILABLE: "The key server cannot be reached right now.",
   DECRYPTION_FAILED: "The video could not be decrypted: the key server's keys do not match this video.",
   PLAYBACK_ERROR: "The video could not be played.",

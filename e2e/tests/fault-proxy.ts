@@ -1,10 +1,10 @@
 import { createServer, request } from "node:http";
 
-export type Fault = { status: number } | { delayMs: number } | "pass";
+export type Fault = { status: number } | { delayMs: number } | { redirect: string } | "pass";
 
 /**
- * A proxy on loopback in front of a key server that answers some requests itself with an error,
- * or holds them, as `decide` says: a key server with intermittent faults. Error answers carry
+ * A proxy on loopback in front of a key server that answers some requests itself with an error
+ * or a redirect, or holds them, as `decide` says: a key server with intermittent faults. Error answers carry
  * the CORS headers a real key server sends, so the page sees the status, not a network error.
  */
 export async function startFaultProxy(upstreamPort: number, decide: (method: string, path: string) => Fault) {
@@ -24,6 +24,17 @@ export async function startFaultProxy(upstreamPort: number, decide: (method: str
       upstream.on("error", () => res.destroy());
       req.pipe(upstream);
     };
+    if (fault !== "pass" && "redirect" in fault) {
+      // As a key server behind a redirecting gateway would: CORS headers on the redirect too.
+      req.resume();
+      res.writeHead(307, {
+        location: fault.redirect,
+        "access-control-allow-origin": String(req.headers.origin ?? "*"),
+        vary: "Origin",
+      });
+      res.end();
+      return;
+    }
     if (fault !== "pass" && "status" in fault) {
       req.resume();
       res.writeHead(fault.status, {
@@ -34,7 +45,7 @@ export async function startFaultProxy(upstreamPort: number, decide: (method: str
       res.end(JSON.stringify({ error: "Injected fault", code: "internal" }));
       return;
     }
-    if (fault !== "pass") setTimeout(forward, fault.delayMs);
+    if (fault !== "pass" && "delayMs" in fault) setTimeout(forward, fault.delayMs);
     else forward();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -48,10 +48,18 @@ export const test = base.extend<{ startKeys: (overrides?: Overrides) => Promise<
 
 export { expect };
 
-/** Opens the demo page against a key server; `token: null` means signed out. */
-export async function openDemo(page: Page, keys: KeyServer, options: { token?: string | null } = {}) {
+/**
+ * Opens the demo page against a key server; `token: null` means signed out. `contentId` is what
+ * the page passes to `load()` (the sample's own by default).
+ */
+export async function openDemo(
+  page: Page,
+  keys: Pick<KeyServer, "keysUrl">,
+  options: { token?: string | null; contentId?: string } = {},
+) {
   const token = options.token === undefined ? await demoToken() : (options.token ?? "");
-  const params = new URLSearchParams({ keyServerUrl: keys.keysUrl, src: SRC, contentId: CONTENT_ID, token });
+  const contentId = options.contentId ?? CONTENT_ID;
+  const params = new URLSearchParams({ keyServerUrl: keys.keysUrl, src: SRC, contentId, token });
   await page.goto(`/?${params}`);
 }
 

@@ -1,3 +1,4 @@
+import type { LeaseStore } from "@blindcast/keys";
 import { createLambdaKeyServer, type LambdaKeyServerOptions } from "@blindcast/keys/lambda";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import { describe, expect, it } from "vitest";
@@ -122,6 +123,74 @@ describe.each(EVENT_KINDS)("CORS matrix (%s events)", (kind) => {
     const result = await server(LIST)(eventOf(kind, { path: "/keys/bad%2Fid", headers: { Origin: APP } }));
     expect(result.statusCode).toBe(400);
     expect(result.headers["access-control-allow-origin"]).toBe(APP);
+  });
+});
+
+describe.each(EVENT_KINDS)("headers the player reads cross-origin (%s events)", (kind) => {
+  // The player honours Retry-After; a browser shows a page on another origin only the
+  // CORS-safelisted response headers plus those in Access-Control-Expose-Headers.
+  const store = createMemoryLeaseStore();
+  let storeDown = false;
+  const flaky: LeaseStore = {
+    create: (input) => (storeDown ? Promise.reject(new Error("down")) : store.create(input)),
+    get: (leaseId) => (storeDown ? Promise.reject(new Error("down")) : store.get(leaseId)),
+    renew: (input) => store.renew(input),
+    release: (input) => store.release(input),
+  };
+  const handler = createLambdaKeyServer({
+    masterKey,
+    salt,
+    corsOrigins: APP,
+    authenticate: (event) => {
+      const auth = event.headers?.authorization;
+      if (auth === "Bearer crash") throw new Error("boom");
+      return auth === "Bearer v1" ? { ok: true, viewerId: "v1" } : { ok: false, status: 401, reason: "No" };
+    },
+    leaseStore: flaky,
+    maxConcurrentLeases: 1,
+    audit: false,
+    logger: recordingLogger(),
+  });
+  const call = (method: string, path: string, extra: Record<string, string> = {}, body?: string) =>
+    handler(
+      eventOf(kind, {
+        method,
+        path,
+        headers: { Origin: APP, Authorization: "Bearer v1", "Content-Type": "application/json", ...extra },
+        ...(body === undefined ? {} : { body }),
+      }),
+    );
+
+  it("exposes Retry-After on every kind of answer", async () => {
+    const statuses: number[] = [];
+    const check = async (answer: ReturnType<typeof call>) => {
+      const result = await answer;
+      statuses.push(result.statusCode);
+      expect(result.headers["access-control-allow-origin"]).toBe(APP);
+      expect(result.headers["access-control-expose-headers"]?.split(/,\s*/)).toContain("retry-after");
+      return result;
+    };
+    const created = jsonBody(
+      await check(call("POST", "/keys/leases", {}, '{"contentId":"demo","keys":[0]}')),
+    );
+    const lease = { "X-Blindcast-Lease": String(created.leaseId) };
+    await check(call("GET", "/keys/demo/1", lease));
+    await check(call("GET", "/keys/demo", lease));
+    await check(call("POST", "/keys/leases/renew", {}, JSON.stringify({ leaseId: created.leaseId })));
+    await check(call("POST", "/keys/leases", {}, '{"contentId":"demo"}'));
+    await check(call("GET", "/keys/demo/1"));
+    await check(call("GET", "/keys/bad%2Fid", lease));
+    await check(call("GET", "/keys/demo/1", { Authorization: "Bearer nobody" }));
+    await check(call("GET", "/keys/demo/1", { Authorization: "Bearer crash" }));
+    await check(call("PUT", "/keys/demo/1", lease));
+    await check(call("GET", "/nowhere", lease));
+    storeDown = true;
+    const down = await check(call("GET", "/keys/demo/1", lease));
+    expect(down.headers["retry-after"]).toBe("1");
+    await check(call("POST", "/keys/leases", {}, '{"contentId":"demo"}'));
+    storeDown = false;
+    await check(call("DELETE", `/keys/leases/${created.leaseId}`));
+    expect(statuses).toEqual([201, 200, 200, 200, 429, 403, 400, 401, 500, 405, 404, 503, 503, 204]);
   });
 });
 

@@ -20,6 +20,11 @@ export type PlayerErrorCode =
   | "LEASE_LIMIT"
   /** The key server answered a key that is not exactly 16 bytes. */
   | "KEY_INVALID"
+  /**
+   * The key server's answer cannot be used: a redirect (key and lease requests never follow
+   * one), or a lease answer that is malformed or over 16 KiB.
+   */
+  | "INVALID_RESPONSE"
   /** The key server kept failing (5xx, network, timeouts) through every retry. */
   | "KEY_SERVER_UNAVAILABLE"
   /** Segments did not decrypt with the key served: wrong master key, or corrupted content. */

@@ -14,8 +14,11 @@ export type LoaderClass = new (config: HlsConfig) => Loader<LoaderContext>;
  */
 export function createBlindcastLoader(session: KeySession, Base: LoaderClass): LoaderClass {
   return class BlindcastLoader extends Base {
-    /** Callbacks of the key request in flight; a distinct name, as `Base` may have its own. */
-    private keyCallbacks: LoaderCallbacks<LoaderContext> | null = null;
+    /**
+     * Callbacks of the key request in flight; a distinct name, as `Base` may have its own.
+     * Declared, not initialised: a field initialiser costs bundles for older targets a helper.
+     */
+    declare private keyCallbacks: LoaderCallbacks<LoaderContext> | null | undefined;
 
     override load(
       context: LoaderContext,
@@ -34,9 +37,10 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
         (bytes) => {
           if (this.keyCallbacks !== callbacks) return;
           this.keyCallbacks = null;
-          // A copy: hls.js keeps its key while the session may wipe its own on destroy.
+          // The session's own buffer, not a copy: hls.js keeps views on it as its key
+          // (decryptdata.key), so the session's wipe on destroy overwrites hls.js' key too.
           callbacks.onSuccess(
-            { url: context.url, data: bytes.slice().buffer, code: 200 },
+            { url: context.url, data: bytes.buffer as ArrayBuffer, code: 200 },
             stats,
             context,
             null,

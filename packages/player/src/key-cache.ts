@@ -1,6 +1,7 @@
 export interface KeyCache {
-  get(name: string, fetchKey: () => Promise<Uint8Array>): { key: Promise<Uint8Array>; fresh: boolean };
-  /** Overwrites every key held, then forgets them. */
+  /** The key held or being fetched under `name`, else `fetchKey()`'s. */
+  get(name: string, fetchKey: () => Promise<Uint8Array>): Promise<Uint8Array>;
+  /** Overwrites every key held, then forgets them; keys arriving later are overwritten too. */
   wipe(): void;
 }
 
@@ -12,12 +13,18 @@ export interface KeyCache {
 export function createKeyCache(): KeyCache {
   const entries = new Map<string, Promise<Uint8Array>>();
   const settled: Uint8Array[] = [];
+  let wiped = false;
   return {
     get(name, fetchKey) {
       const existing = entries.get(name);
-      if (existing) return { key: existing, fresh: false };
+      if (existing) return existing;
       const key = fetchKey().then(
         (bytes) => {
+          // A fetch that ends after the wipe must not leave a key behind.
+          if (wiped) {
+            bytes.fill(0);
+            throw new Error("key session destroyed");
+          }
           settled.push(bytes);
           return bytes;
         },
@@ -27,9 +34,10 @@ export function createKeyCache(): KeyCache {
         },
       );
       entries.set(name, key);
-      return { key, fresh: true };
+      return key;
     },
     wipe() {
+      wiped = true;
       for (const bytes of settled) bytes.fill(0);
       settled.length = 0;
       entries.clear();

@@ -32,7 +32,10 @@ export interface KeySession {
   readonly prefetchKeys: number;
   /** Ends the session with `error` (emitted as a fatal `error` event), unless it already ended. */
   fail(error: BlindcastPlayerError): void;
-  /** Stops renewals, releases the lease (keepalive) and wipes every key held. */
+  /**
+   * Stops renewals, releases the lease (keepalive; one being created is released once created)
+   * and overwrites every key fetched, including those handed to hls.js by the loader.
+   */
   destroy(): Promise<void>;
 }
 
@@ -60,25 +63,37 @@ export function createKeySession(options: KeySessionOptions): KeySession {
 
   async function fetchKey(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
     const started = performance.now();
-    const leaseId = await leases.leaseIdFor(ref.contentId);
-    // A key asked for with the lease came with it: no request of its own.
-    const bytes =
-      leases.take(ref) ??
-      new Uint8Array(
-        await (
-          await request({ method: "GET", path: `/${keyName(ref)}`, leaseId, subject: ref })
-        ).arrayBuffer(),
-      );
-    if (bytes.length !== KEY_BYTES) {
-      bytes.fill(0);
-      throw new BlindcastPlayerError(
-        "KEY_INVALID",
-        `Key server answered ${bytes.length} bytes for key ${keyName(ref)}, not 16`,
-        {
-          contentId: ref.contentId,
-          epoch: ref.epoch,
-        },
-      );
+    let leaseId: string | undefined;
+    let bytes: Uint8Array;
+    try {
+      leaseId = await leases.leaseIdFor(ref.contentId);
+      // A key asked for with the lease came with it: no request of its own.
+      bytes =
+        leases.take(ref) ??
+        (await request({
+          method: "GET",
+          path: `/${keyName(ref)}`,
+          leaseId,
+          maxBytes: KEY_BYTES,
+          subject: ref,
+        }));
+      if (bytes.length !== KEY_BYTES) {
+        bytes.fill(0);
+        throw new BlindcastPlayerError(
+          "KEY_INVALID",
+          `Key server answered ${bytes.length > KEY_BYTES ? "more than 16" : bytes.length} bytes for key ${keyName(ref)}, not 16`,
+          { contentId: ref.contentId, epoch: ref.epoch },
+        );
+      }
+    } catch (error) {
+      if (!lifetime.signal.aborted) {
+        const playerError = asPlayerError(error);
+        // Refused for its lease: the lease is lost (reported as such), unless none is held.
+        const leaseLost =
+          /^LEASE_(LOST|EXPIRED)$/.test(playerError.code) && leases.lost(playerError, leaseId);
+        if (!leaseLost && !prefetch) fail(playerError);
+      }
+      throw error;
     }
     events.emit("keyloaded", {
       contentId: ref.contentId,
@@ -92,21 +107,12 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   function load(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
     if (failure) return Promise.reject(failure);
     if (lifetime.signal.aborted) return Promise.reject(new Error("key session destroyed"));
-    const { key, fresh } = cache.get(keyName(ref), () => fetchKey(ref, prefetch));
-    if (fresh) {
-      key.catch((error: unknown) => {
-        if (lifetime.signal.aborted) return;
-        const playerError = asPlayerError(error);
-        if (/^LEASE_(LOST|EXPIRED)$/.test(playerError.code) && leases.lost(playerError)) return;
-        if (!prefetch) fail(playerError);
-      });
-    }
-    return key;
+    return cache.get(keyName(ref), () => fetchKey(ref, prefetch));
   }
 
   return {
-    on: (event, listener) => events.on(event, listener),
-    off: (event, listener) => events.off(event, listener),
+    on: events.on,
+    off: events.off,
     start(contentId, firstKey) {
       if (failure || lifetime.signal.aborted) return;
       // The first key comes with the lease: one request (and one CORS preflight) for both.

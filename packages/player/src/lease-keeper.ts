@@ -1,7 +1,7 @@
 import type { Emitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
-import type { KeyServerClient } from "./key-server-client.js";
+import { JSON_LIMIT, type KeyServerClient, parseJson } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 
@@ -33,8 +33,9 @@ interface Held {
 export interface LeaseKeeper {
   readonly current: LeaseInfo | undefined;
   /**
-   * Starts creating a lease for `contentId` now (releasing one held for other content), asking
-   * the server to send `keys` with it.
+   * Starts creating a lease for `contentId`, asking the server to send `keys` with it. A lease
+   * held for other content is released first, and the new one created only once that release
+   * is done: one player holds at most one lease at a time (`maxConcurrentLeases: 1` works).
    */
   start(contentId: string, keys?: KeyRef[]): Promise<LeaseInfo | undefined>;
   /** A key that arrived with the lease, handed over once. */
@@ -42,10 +43,11 @@ export interface LeaseKeeper {
   /** The lease id to send with a key request for `contentId`; starts a lease if none is held. */
   leaseIdFor(contentId: string): Promise<string | undefined>;
   /**
-   * Reports a key request refused for its lease. Returns false when no lease is held (leases off
-   * here but required by the server), so the caller reports the error itself.
+   * Reports a key request refused for the lease `leaseId` it was sent with. Returns false when no
+   * lease is held (leases off here but required by the server), so the caller reports the error
+   * itself; a refusal of a lease already replaced (for other content) ends nothing.
    */
-  lost(error: BlindcastPlayerError): boolean;
+  lost(error: BlindcastPlayerError, leaseId: string | undefined): boolean;
   /** Releases the lease with a keepalive request, so it still goes out while the page unloads. */
   release(): Promise<void>;
   stop(): void;
@@ -81,14 +83,18 @@ export function createLeaseKeeper(
   // Sends a lease request and reads the lease the server answers.
   const leaseRequest = async (h: Held, path: string, json: unknown, retries: boolean) => {
     const sentAt = Date.now();
-    const response = await request({
+    const bytes = await request({
       method: "POST",
       path,
       json,
+      // Not cut off by destroy: a lease being created then is released, not left to expire.
+      keepalive: true,
       retry: retries,
+      maxBytes: JSON_LIMIT,
       subject: { contentId: h.contentId },
     });
-    const body = (await response.json()) as { keys?: unknown };
+    const body = parseJson(bytes);
+    bytes.fill(0);
     const lease = parseLease(body);
     if (!gone(h)) accept(h, lease, sentAt);
     // Keys sent with a new lease (servers that do not know `keys` send none: they are fetched).
@@ -97,7 +103,9 @@ export function createLeaseKeeper(
         const bytes =
           typeof key === "string" ? Uint8Array.from(atob(key), (c) => c.charCodeAt(0)) : undefined;
         const ref = { contentId: h.contentId, epoch: typeof epoch === "number" ? epoch : undefined };
-        if (bytes?.length === 16) delivered.set(keyName(ref), bytes);
+        // After stop, nobody would take or wipe it.
+        if (bytes?.length === 16 && !stopped) delivered.set(keyName(ref), bytes);
+        else bytes?.fill(0);
       }
     }
     return lease;
@@ -171,10 +179,12 @@ export function createLeaseKeeper(
     start(contentId, keys = []) {
       if (!settings.enabled) return Promise.resolve(undefined);
       if (held?.contentId === contentId) return held.ready;
-      if (held) void keeper.release();
+      const previous = held && keeper.release();
       const h: Held = { contentId, ready: Promise.resolve(undefined), localExpiry: 0 };
       held = h;
-      h.ready = create(h, keys);
+      // One lease at a time: the next is created once the previous one is released (unless it
+      // is superseded or stopped meanwhile), or a cap of one would refuse it.
+      h.ready = previous ? previous.then(() => (gone(h) ? undefined : create(h, keys))) : create(h, keys);
       // Creation failures are reported through onFatal; key requests await `ready` themselves.
       h.ready.catch(() => {});
       return h.ready;
@@ -188,9 +198,9 @@ export function createLeaseKeeper(
     async leaseIdFor(contentId) {
       return (await keeper.start(contentId))?.leaseId;
     },
-    lost(error) {
+    lost(error, leaseId) {
       if (!held || stopped) return false;
-      end(error);
+      if (held.lease?.leaseId === leaseId) end(error);
       return true;
     },
     async release() {
@@ -202,10 +212,13 @@ export function createLeaseKeeper(
       if (!lease) return;
       try {
         await request({
+          // The id goes in the header, as on key requests, not the URL: access logs keep URLs.
           method: "DELETE",
-          path: `/leases/${lease.leaseId}`,
+          path: "/leases",
+          leaseId: lease.leaseId,
           keepalive: true,
           retry: false,
+          maxBytes: 0,
         });
         events.emit("leasereleased", { ...lease });
       } catch {
@@ -222,8 +235,8 @@ export function createLeaseKeeper(
   return keeper;
 }
 
-function parseLease(body: unknown): LeaseInfo {
-  const value = (body ?? {}) as Partial<Record<keyof LeaseInfo, unknown>>;
+function parseLease(body: Record<string, unknown>): LeaseInfo {
+  const value = body as Partial<Record<keyof LeaseInfo, unknown>>;
   const expiresAt = new Date(value.expiresAt as string);
   const { leaseId, contentId, ttlSeconds } = value;
   if (
@@ -232,7 +245,7 @@ function parseLease(body: unknown): LeaseInfo {
     !((ttlSeconds as number) > 0) ||
     !(expiresAt.getTime() > 0)
   ) {
-    throw new BlindcastPlayerError("BAD_REQUEST", "Key server answered a malformed lease");
+    throw new BlindcastPlayerError("INVALID_RESPONSE", "Key server answered a malformed lease");
   }
   return { leaseId, contentId, expiresAt, ttlSeconds: ttlSeconds as number };
 }

@@ -43,7 +43,10 @@ export interface BlindcastPlayer {
   load(src: string, options?: LoadOptions): void;
   on<E extends keyof PlayerEventMap>(event: E, listener: (payload: PlayerEventMap[E]) => void): () => void;
   off<E extends keyof PlayerEventMap>(event: E, listener: (payload: PlayerEventMap[E]) => void): void;
-  /** Stops playback, releases the lease (a keepalive request) and wipes every key from memory. */
+  /**
+   * Stops playback, releases the lease (a keepalive request) and overwrites every key the player
+   * fetched, the buffers handed to hls.js included (see the README for what it cannot reach).
+   */
   destroy(): Promise<void>;
 }
 

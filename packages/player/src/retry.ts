@@ -6,7 +6,10 @@ export interface RetrySettings {
   baseDelayMs?: number;
   /** Largest backoff delay in ms. Default 5000. */
   maxDelayMs?: number;
-  /** A request with no answer after this many ms counts as failed. Default 10000 (100 or more). */
+  /**
+   * A request whose whole answer (headers and body) has not arrived after this many ms counts as
+   * failed. Default 10000 (100 or more).
+   */
   timeoutMs?: number;
 }
 

@@ -332,6 +332,39 @@ describe("leases", () => {
     expect(errors()).toEqual([]);
   });
 
+  it("times out a renewal whose answer stalls mid-body, and retries it while the lease is valid", async () => {
+    const { session, seen, errors } = start({
+      retry: { timeoutMs: 1000, baseDelayMs: 100, maxDelayMs: 100 },
+    });
+    session.start("demo");
+    await settle();
+    let stalled = 0;
+    mock.server.use(
+      mock.http.post(`${KEY_SERVER}/leases/renew`, ({ request }) => {
+        if (stalled++ > 0) return undefined;
+        // Headers and the body's first bytes, then nothing: the stream never closes. An aborted
+        // fetch errors its body, as real fetch does (msw does not wire that up itself).
+        const body = new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('{"leaseId"'));
+            request.signal.addEventListener("abort", () => c.error(request.signal.reason));
+          },
+        });
+        return new mock.HttpResponse(body, { status: 200, headers: { "content-type": "application/json" } });
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(15_000);
+    await settle();
+    expect(seen.map((s) => s.event)).toEqual(["leasecreated"]);
+    await vi.advanceTimersByTimeAsync(1000);
+    await settle();
+    await vi.advanceTimersByTimeAsync(100);
+    await settle();
+    expect(stalled).toBe(2);
+    expect(seen.map((s) => s.event)).toEqual(["leasecreated", "leaserenewed"]);
+    expect(errors()).toEqual([]);
+  });
+
   it("ends with LEASE_EXPIRED when renewals fail until expiry", async () => {
     const { session, seen, errors } = start({ retry: { baseDelayMs: 1000, maxDelayMs: 4000 } });
     session.start("demo");
@@ -419,7 +452,8 @@ describe("leases", () => {
     await done;
     const release = mock.log.find((r) => r.method === "DELETE");
     expect(release).toMatchObject({
-      path: `/leases/${leaseId}`,
+      path: "/leases",
+      lease: leaseId,
       keepalive: true,
       authorization: "Bearer token-1",
     });

@@ -3,6 +3,12 @@ import { KeyServerConfigError } from "./options.js";
 /** Request headers the player sends; a preflight allows exactly these. */
 export const ALLOWED_REQUEST_HEADERS = "authorization, content-type, x-blindcast-lease";
 
+/**
+ * Response headers the player reads that are not CORS-safelisted: without this list a browser
+ * hides them from a page on another origin (the player could not honour `Retry-After`).
+ */
+export const EXPOSED_RESPONSE_HEADERS = "retry-after";
+
 export interface CorsPolicy {
   /** The `Access-Control-Allow-Origin` value for this request's origin, or undefined if refused. */
   allowOriginFor(origin: string): string | undefined;

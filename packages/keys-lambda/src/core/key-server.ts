@@ -10,7 +10,7 @@ import { isLeaseIdFormat, type Lease, type LeaseLookup, type LeaseStore } from "
 import { isoNow, jsonLinesAudit } from "./audit.js";
 import { base64 } from "./base64.js";
 import { parseJsonObject } from "./body.js";
-import { ALLOWED_REQUEST_HEADERS, createCorsPolicy } from "./cors.js";
+import { ALLOWED_REQUEST_HEADERS, createCorsPolicy, EXPOSED_RESPONSE_HEADERS } from "./cors.js";
 import { repeatedHeaderProblem } from "./headers.js";
 import { cachingDeriver, type KeySource } from "./key-cache.js";
 import {
@@ -117,7 +117,11 @@ export function createKeyServer<TEvent>(
       // CORS only tells browsers what they may read; refusing outright keeps a disallowed page
       // from even spending a lease or triggering derivation.
       if (allowed === undefined) throw new HttpError(403, "Origin not allowed", "origin_not_allowed");
-      cors = { "access-control-allow-origin": allowed, vary: "Origin" };
+      cors = {
+        "access-control-allow-origin": allowed,
+        "access-control-expose-headers": EXPOSED_RESPONSE_HEADERS,
+        vary: "Origin",
+      };
     }
 
     try {
