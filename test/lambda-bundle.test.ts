@@ -7,7 +7,8 @@ import { bytesToHex } from "@blindcast/crypto";
 import type { LambdaHttpResult } from "@blindcast/keys/lambda";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RequestSpec, v2Event } from "../packages/keys-lambda/test/support/events.js";
+import { albEvent, httpApiEvent, restApiEvent } from "../packages/keys-lambda/test/support/aws-events.js";
+import { headersOf, type RequestSpec, v2Event } from "../packages/keys-lambda/test/support/events.js";
 import { LAMBDA_NODE_MAJOR, lambdaNodePath } from "../scripts/lambda-node.mjs";
 import { type Cluster, startCluster } from "../scripts/pg-cluster.mjs";
 import { LambdaProcess } from "./support/lambda-process.js";
@@ -123,6 +124,32 @@ describe("the keys bundle (deploy/handlers/keys.ts) on the Lambda runtime's Node
 
     const audit = auditOf(lambda, [valid, vector.key, Buffer.from(vector.key, "hex").toString("base64")]);
     expect(audit.map((r) => r.status)).toEqual([401, 401, 401, 200, 204]);
+  });
+});
+
+describe("the keys bundle answers every event source AWS sends, on the runtime's Node", () => {
+  let lambda: LambdaProcess;
+  beforeAll(async () => {
+    lambda = await start(build("keys"), ENV);
+  }, 60_000);
+  afterAll(() => lambda?.close());
+
+  it("REST behind a base path named keys, an ALB target group with multi-value headers, an HTTP API stage keys", async () => {
+    const valid = await token("viewer-1");
+    const spec = { path: "/keys/movie-42/7", headers: { Origin: ORIGIN, Authorization: `Bearer ${valid}` } };
+    const results = [
+      await lambda.invoke(restApiEvent(spec, { basePath: "keys" }, { binary: true })),
+      await lambda.invoke(albEvent(spec, true)),
+      await lambda.invoke(httpApiEvent(spec, { stage: "keys" })),
+    ];
+    for (const result of results) {
+      expect(result.statusCode).toBe(200);
+      expect(result.isBase64Encoded).toBe(true);
+      expect(bytesToHex(new Uint8Array(Buffer.from(result.body, "base64")))).toBe(vector.key);
+      expect(headersOf(result)["access-control-allow-origin"]).toBe(ORIGIN);
+    }
+    expect(results[1]).toMatchObject({ statusDescription: "200 OK" });
+    expect(results[1]).toHaveProperty("multiValueHeaders");
   });
 });
 
