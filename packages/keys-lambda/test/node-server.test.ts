@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { createServer } from "node:http";
@@ -18,6 +17,7 @@ import {
   toNodeListener,
 } from "@blindcast/keys/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCliToExit, startCli } from "./support/cli.js";
 import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
 import { databaseUrl } from "./support/postgres.js";
 
@@ -288,9 +288,35 @@ describe("configuration from the environment", () => {
     [{ DATABASE_URL: "postgres://a@b/c", SQLITE_PATH: "/tmp/x.db" }, /not both/],
     [{ DATABASE_URL: "not a url" }, /DATABASE_URL is not a URL/],
     [{ SQLITE_PATH: "/nonexistent-dir/leases.db" }, /SQLITE_PATH: cannot open/],
+    [{ HEADERS_TIMEOUT_MS: "50" }, /HEADERS_TIMEOUT_MS must be an integer from 100 to 600000/],
+    [{ REQUEST_TIMEOUT_MS: "10s" }, /REQUEST_TIMEOUT_MS must be an integer from 100 to 600000/],
+    [{ KEEP_ALIVE_TIMEOUT_MS: "0" }, /KEEP_ALIVE_TIMEOUT_MS must be an integer from 100 to 600000/],
+    [{ MAX_CONNECTIONS: "0" }, /MAX_CONNECTIONS must be an integer from 1 to 1000000/],
+    [{ SHUTDOWN_TIMEOUT_MS: "-1" }, /SHUTDOWN_TIMEOUT_MS must be an integer from 0 to 600000/],
+    [{ HEADERS_TIMEOUT_MS: "20000" }, /HEADERS_TIMEOUT_MS must not be more than REQUEST_TIMEOUT_MS/],
   ])("refuses %j", async (override, message) => {
     await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(EnvConfigError);
     await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(message);
+  });
+
+  it("reads the node:http limits", async () => {
+    const { options } = await keyServerOptionsFromEnv({
+      ...base,
+      HEADERS_TIMEOUT_MS: "2000",
+      REQUEST_TIMEOUT_MS: "3000",
+      KEEP_ALIVE_TIMEOUT_MS: "1000",
+      MAX_CONNECTIONS: "64",
+      SHUTDOWN_TIMEOUT_MS: "0",
+    });
+    expect(options).toMatchObject({
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 3000,
+      keepAliveTimeoutMs: 1000,
+      maxConnections: 64,
+      shutdownTimeoutMs: 0,
+    });
+    const defaults = await keyServerOptionsFromEnv(base);
+    expect(defaults.options.requestTimeoutMs).toBeUndefined();
   });
 
   it("chooses the lease store from DATABASE_URL or SQLITE_PATH, and says which", async () => {
@@ -309,40 +335,7 @@ describe("configuration from the environment", () => {
 });
 
 describe("the blindcast-keys CLI", () => {
-  const cli = new URL("../dist/node/cli.js", import.meta.url).pathname;
   const env = { MASTER_KEY: MASTER_KEY_HEX, SALT: SALT_HEX, CORS_ORIGINS: "*", PORT: "0" };
-
-  /** Starts the CLI and resolves once it listens, with what it printed. */
-  async function startCli(vars: Record<string, string>) {
-    const child = spawn(process.execPath, [cli], {
-      env: { PATH: process.env.PATH ?? "", ...vars },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    let stdout = "";
-    child.stderr.setEncoding("utf8");
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on("data", (chunk: string) => {
-        stderr += chunk;
-        const match = /listening on (http:\/\/\S+)/.exec(stderr);
-        if (match?.[1]) resolve(match[1]);
-      });
-      child.once("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
-    return {
-      url,
-      stderr: () => stderr,
-      stdout: () => stdout,
-      async stop() {
-        child.kill("SIGTERM");
-        const [code] = await once(child, "exit");
-        return code as number | null;
-      },
-    };
-  }
 
   async function createLease(url: string) {
     const response = await fetch(`${url}/leases`, {
@@ -430,15 +423,7 @@ describe("the blindcast-keys CLI", () => {
   });
 
   it("exits 2 with a clear message when configuration is missing", async () => {
-    const child = spawn(process.execPath, [cli], {
-      env: { PATH: process.env.PATH ?? "", SALT: SALT_HEX, CORS_ORIGINS: "*" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    const [code] = await once(child, "exit");
+    const { code, stderr } = await runCliToExit({ SALT: SALT_HEX, CORS_ORIGINS: "*" });
     expect(code).toBe(2);
     expect(stderr).toContain("blindcast-keys: MASTER_KEY is not set");
   });

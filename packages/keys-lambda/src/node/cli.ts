@@ -26,7 +26,11 @@ async function main(): Promise<void> {
   // One write, so anyone waiting for "listening on" also has the rest of the summary.
   console.error(config.summary.map((line) => `blindcast-keys: ${line}`).join("\n"));
 
+  let stopping = false;
   const stop = () => {
+    // A second signal while stopping: stop now (the exit handler still writes held audit lines).
+    if (stopping) process.exit(1);
+    stopping = true;
     running
       .close()
       .then(() => config.close())
@@ -35,8 +39,8 @@ async function main(): Promise<void> {
         () => process.exit(1),
       );
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 }
 
 function fail(message: string): void {
