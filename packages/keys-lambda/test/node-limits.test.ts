@@ -179,6 +179,8 @@ describe("startKeyServer's node:http limits", () => {
     [{ maxConnections: 0 }, "maxConnections must be an integer from 1"],
     [{ shutdownTimeoutMs: -1 }, "shutdownTimeoutMs must be an integer from 0"],
     [{ headersTimeoutMs: 20_000 }, "headersTimeoutMs must not be more than requestTimeoutMs"],
+    [{ audit: undefined, auditBufferBytes: 1000 }, "at least 65536 bytes"],
+    [{ auditBufferBytes: 100_000 }, "auditBufferBytes is for the default stdout audit"],
   ])("refuses %j", async (override, message) => {
     const attempt = startKeyServer({ ...base, ...override });
     await expect(attempt).rejects.toThrow(KeyServerConfigError);

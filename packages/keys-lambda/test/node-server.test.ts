@@ -294,12 +294,13 @@ describe("configuration from the environment", () => {
     [{ MAX_CONNECTIONS: "0" }, /MAX_CONNECTIONS must be an integer from 1 to 1000000/],
     [{ SHUTDOWN_TIMEOUT_MS: "-1" }, /SHUTDOWN_TIMEOUT_MS must be an integer from 0 to 600000/],
     [{ HEADERS_TIMEOUT_MS: "20000" }, /HEADERS_TIMEOUT_MS must not be more than REQUEST_TIMEOUT_MS/],
+    [{ AUDIT_BUFFER_BYTES: "1000" }, /AUDIT_BUFFER_BYTES must be an integer from 65536 to 1073741824/],
   ])("refuses %j", async (override, message) => {
     await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(EnvConfigError);
     await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(message);
   });
 
-  it("reads the node:http limits", async () => {
+  it("reads the node:http limits and the audit buffer", async () => {
     const { options } = await keyServerOptionsFromEnv({
       ...base,
       HEADERS_TIMEOUT_MS: "2000",
@@ -307,6 +308,7 @@ describe("configuration from the environment", () => {
       KEEP_ALIVE_TIMEOUT_MS: "1000",
       MAX_CONNECTIONS: "64",
       SHUTDOWN_TIMEOUT_MS: "0",
+      AUDIT_BUFFER_BYTES: "1048576",
     });
     expect(options).toMatchObject({
       headersTimeoutMs: 2000,
@@ -314,9 +316,11 @@ describe("configuration from the environment", () => {
       keepAliveTimeoutMs: 1000,
       maxConnections: 64,
       shutdownTimeoutMs: 0,
+      auditBufferBytes: 1_048_576,
     });
     const defaults = await keyServerOptionsFromEnv(base);
     expect(defaults.options.requestTimeoutMs).toBeUndefined();
+    expect(defaults.options.auditBufferBytes).toBeUndefined();
   });
 
   it("chooses the lease store from DATABASE_URL or SQLITE_PATH, and says which", async () => {

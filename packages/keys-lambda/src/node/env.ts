@@ -1,5 +1,6 @@
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { createJwtAuthenticator } from "../jwt/index.js";
+import { MIN_AUDIT_BUFFER_BYTES } from "../lambda/stdout-audit.js";
 import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
 import type { NodeKeyServerOptions } from "./index.js";
@@ -42,11 +43,14 @@ const LIMIT_VARIABLES = {
   SHUTDOWN_TIMEOUT_MS: "shutdownTimeoutMs",
 } as const satisfies Record<string, keyof NodeServerLimits>;
 
+/** Largest `AUDIT_BUFFER_BYTES`: 1 GiB. */
+const MAX_AUDIT_BUFFER_BYTES = 1024 * 1024 * 1024;
+
 /**
  * Reads the same variables as the Lambda (`MASTER_KEY`, `SALT`, `CORS_ORIGINS`) plus the local
  * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`, `DATABASE_URL`,
  * `SQLITE_PATH`), the node:http limits (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`,
- * `KEEP_ALIVE_TIMEOUT_MS`, `MAX_CONNECTIONS`, `SHUTDOWN_TIMEOUT_MS`) and,
+ * `KEEP_ALIVE_TIMEOUT_MS`, `MAX_CONNECTIONS`, `SHUTDOWN_TIMEOUT_MS`), `AUDIT_BUFFER_BYTES` and,
  * for bearer JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`).
  */
 export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvConfig> {
@@ -73,6 +77,12 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
       `HEADERS_TIMEOUT_MS must not be more than REQUEST_TIMEOUT_MS (default ${DEFAULT_REQUEST_TIMEOUT_MS})`,
     );
   }
+  const auditBufferBytes = integerVariable(
+    env,
+    "AUDIT_BUFFER_BYTES",
+    MIN_AUDIT_BUFFER_BYTES,
+    MAX_AUDIT_BUFFER_BYTES,
+  );
 
   // Checked before a lease store is opened, so a bad variable leaves nothing open.
   let authenticate: NodeKeyServerOptions["authenticate"];
@@ -112,6 +122,7 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
 
   summary.push(authSummary);
   const options: NodeKeyServerOptions = { masterKey, salt, corsOrigins, port, hostname, ...limits };
+  if (auditBufferBytes !== undefined) options.auditBufferBytes = auditBufferBytes;
   if (authenticate) options.authenticate = authenticate;
   if (leaseStore) options.leaseStore = leaseStore;
   if (leaseTtlSeconds !== undefined) options.leaseTtlSeconds = leaseTtlSeconds;

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { KeyServerConfigError } from "../core/options.js";
 import type { LambdaKeyServerOptions } from "../lambda/index.js";
 import { bufferedStdoutAudit } from "../lambda/stdout-audit.js";
 import { guardConnections } from "./connections.js";
@@ -7,6 +8,11 @@ import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
 import { connectionsCheckingInterval, type NodeServerLimits, resolveServerLimits } from "./limits.js";
 import { createKeyServerListener } from "./listener.js";
 
+export {
+  type AuditDroppedRecord,
+  DEFAULT_AUDIT_BUFFER_BYTES,
+  MIN_AUDIT_BUFFER_BYTES,
+} from "../lambda/stdout-audit.js";
 export {
   DEFAULT_HOSTNAME,
   DEFAULT_PORT,
@@ -31,6 +37,12 @@ export interface NodeKeyServerOptions extends LambdaKeyServerOptions, NodeServer
   port?: number;
   /** Interface to bind. Default 127.0.0.1: exposing a key server is a decision, not a default. */
   hostname?: string;
+  /**
+   * With the default audit sink (JSON lines on stdout): at most this many bytes of audit lines
+   * wait for stdout; past it, while stdout's reader is stalled, lines are dropped and counted
+   * (see README). At least 65536; default 4 MiB. Not for an `audit` of your own.
+   */
+  auditBufferBytes?: number;
 }
 
 export interface RunningKeyServer {
@@ -55,12 +67,18 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
     keepAliveTimeoutMs,
     maxConnections,
     shutdownTimeoutMs,
+    auditBufferBytes,
     ...serverOptions
   } = options;
   const limits = resolveServerLimits(options);
+  if (auditBufferBytes !== undefined && serverOptions.audit !== undefined) {
+    throw new KeyServerConfigError(
+      "auditBufferBytes is for the default stdout audit, not with your own audit",
+    );
+  }
   // The default sink holds lines back to write them in batches; they are written on close, and
   // when the process ends (normally or by process.exit) without closing.
-  const audit = serverOptions.audit === undefined ? bufferedStdoutAudit() : undefined;
+  const audit = serverOptions.audit === undefined ? bufferedStdoutAudit(auditBufferBytes) : undefined;
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
