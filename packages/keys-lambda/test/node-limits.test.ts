@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import { bytesToHex } from "@blindcast/crypto";
 import { KeyServerConfigError } from "@blindcast/keys";
-import { type NodeKeyServerOptions, startKeyServer } from "@blindcast/keys/node";
+import { isLoopbackHost, type NodeKeyServerOptions, startKeyServer } from "@blindcast/keys/node";
 import { describe, expect, it } from "vitest";
 import { startCli } from "./support/cli.js";
 import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
@@ -151,6 +151,30 @@ describe("node:http under slow and many clients (the blindcast-keys CLI)", () =>
   });
 });
 
+describe("isLoopbackHost", () => {
+  it.each([
+    ["127.0.0.1", true],
+    ["127.1.2.3", true],
+    ["localhost", true],
+    ["LocalHost", true],
+    ["::1", true],
+    ["[::1]", true],
+    ["0:0:0:0:0:0:0:1", true],
+    ["::ffff:127.0.0.1", true],
+    ["0.0.0.0", false],
+    ["::", false],
+    ["", false],
+    ["192.0.2.10", false],
+    ["::ffff:10.0.0.1", false],
+    ["128.0.0.1", false],
+    ["localhost.example.com", false],
+    ["127.0.0.1.nip.io", false],
+    ["keys.example.com", false],
+  ])("%s: %s", (host, loopback) => {
+    expect(isLoopbackHost(host)).toBe(loopback);
+  });
+});
+
 const base: NodeKeyServerOptions = {
   masterKey,
   salt,
@@ -185,6 +209,19 @@ describe("startKeyServer's node:http limits", () => {
     const attempt = startKeyServer({ ...base, ...override });
     await expect(attempt).rejects.toThrow(KeyServerConfigError);
     await expect(attempt).rejects.toThrow(message);
+  });
+
+  it("refuses to serve the public demo key on anything but loopback, before listening", async () => {
+    // Addresses this machine cannot bind: without the check, this fails without serving elsewhere.
+    for (const hostname of ["192.0.2.10", "keys.example.com"]) {
+      await expect(startKeyServer({ ...base, hostname })).rejects.toThrow(
+        "the master key is the public demo key: it is served on loopback only",
+      );
+    }
+    for (const hostname of ["127.0.0.1", "localhost", "::1"]) {
+      const running = await startKeyServer({ ...base, hostname });
+      await running.close();
+    }
   });
 });
 

@@ -10,6 +10,7 @@ import {
   type NodeServerLimits,
   SERVER_LIMIT_RANGES,
 } from "./limits.js";
+import { isLoopbackHost, isPublicMasterKey } from "./public-keys.js";
 
 /** Where the local server listens unless told otherwise: exposing a key server is a decision. */
 export const DEFAULT_PORT = 8787;
@@ -83,6 +84,14 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
     MIN_AUDIT_BUFFER_BYTES,
     MAX_AUDIT_BUFFER_BYTES,
   );
+  // The demo key protects nothing: it never leaves this machine, and says so loudly.
+  const publicKey = isPublicMasterKey(masterKey);
+  if (publicKey && !isLoopbackHost(hostname)) {
+    throw new EnvConfigError(
+      "HOST must be a loopback address (127.0.0.1, ::1 or localhost) while MASTER_KEY is the public demo key; " +
+        "set MASTER_KEY to a key of your own (openssl rand -hex 32) to serve on another interface",
+    );
+  }
 
   // Checked before a lease store is opened, so a bad variable leaves nothing open.
   let authenticate: NodeKeyServerOptions["authenticate"];
@@ -121,6 +130,7 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
   }
 
   summary.push(authSummary);
+  if (publicKey) summary.splice(1, 0, ...PUBLIC_KEY_WARNING);
   const options: NodeKeyServerOptions = { masterKey, salt, corsOrigins, port, hostname, ...limits };
   if (auditBufferBytes !== undefined) options.auditBufferBytes = auditBufferBytes;
   if (authenticate) options.authenticate = authenticate;
@@ -129,6 +139,12 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
   if (maxConcurrentLeases !== undefined) options.maxConcurrentLeases = maxConcurrentLeases;
   return { options, summary, close };
 }
+
+/** Printed right under "listening on" when MASTER_KEY is the public demo key. */
+const PUBLIC_KEY_WARNING = [
+  "WARNING: MASTER_KEY IS THE PUBLIC DEMO KEY. It is published with Blindcast: anyone can derive",
+  "  every key this server hands out. Serving on loopback only; never encrypt real content with it.",
+];
 
 interface ChosenStore {
   store: LeaseStore;

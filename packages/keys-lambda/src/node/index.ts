@@ -7,6 +7,7 @@ import { guardConnections } from "./connections.js";
 import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
 import { connectionsCheckingInterval, type NodeServerLimits, resolveServerLimits } from "./limits.js";
 import { createKeyServerListener } from "./listener.js";
+import { isLoopbackHost, isPublicMasterKey, PUBLIC_KEY_ADVICE } from "./public-keys.js";
 
 export {
   type AuditDroppedRecord,
@@ -30,12 +31,16 @@ export {
   SERVER_LIMIT_RANGES,
 } from "./limits.js";
 export { createKeyServerListener, type NodeRequestListener, toNodeListener } from "./listener.js";
+export { isLoopbackHost, isPublicMasterKey } from "./public-keys.js";
 export { toApiGatewayEvent } from "./to-event.js";
 
 export interface NodeKeyServerOptions extends LambdaKeyServerOptions, NodeServerLimits {
   /** Port to listen on; 0 picks a free one. Default 8787. */
   port?: number;
-  /** Interface to bind. Default 127.0.0.1: exposing a key server is a decision, not a default. */
+  /**
+   * Interface to bind. Default 127.0.0.1: exposing a key server is a decision, not a default.
+   * With a public master key (the demo's), only a loopback address or `localhost` is accepted.
+   */
   hostname?: string;
   /**
    * With the default audit sink (JSON lines on stdout): at most this many bytes of audit lines
@@ -71,6 +76,12 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
     ...serverOptions
   } = options;
   const limits = resolveServerLimits(options);
+  const publicKey = isPublicMasterKey(serverOptions.masterKey);
+  if (publicKey && !isLoopbackHost(hostname)) {
+    throw new KeyServerConfigError(
+      `the master key is the public demo key: it is served on loopback only, not on ${hostname}; ${PUBLIC_KEY_ADVICE}`,
+    );
+  }
   if (auditBufferBytes !== undefined && serverOptions.audit !== undefined) {
     throw new KeyServerConfigError(
       "auditBufferBytes is for the default stdout audit, not with your own audit",
@@ -112,6 +123,13 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
     throw error;
   }
   const address = server.address() as AddressInfo;
+  if (publicKey && !isLoopbackHost(address.address)) {
+    // `localhost` resolved to something else: never leave the public key served there.
+    await close();
+    throw new KeyServerConfigError(
+      `the master key is the public demo key: ${hostname} is ${address.address}, not loopback; ${PUBLIC_KEY_ADVICE}`,
+    );
+  }
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return { keysUrl: `http://${host}:${address.port}/keys`, port: address.port, server, close };
 }
