@@ -1,5 +1,6 @@
 // Starts the local key server (blindcast-keys) for development. Where MASTER_KEY, SALT or
-// CORS_ORIGINS are not set it fills in DEMO values, says so loudly, and never prints them.
+// CORS_ORIGINS are not set it fills in DEMO values, says so loudly, and never prints them. The
+// CLI serves the demo master key on loopback only: it refuses any other HOST (exit code 2).
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -14,7 +15,9 @@ const env = { ...process.env };
 const filled = Object.keys(DEMO).filter((name) => !env[name]);
 for (const name of filled) env[name] = DEMO[name];
 if (filled.length > 0) {
-  console.error(`start-keys: using DEMO ${filled.join(", ")} (not secret; never use them for real content)`);
+  console.error(
+    `start-keys: using DEMO ${filled.join(", ")} (public, not secret: never use them for real content)`,
+  );
 }
 const cli = fileURLToPath(new URL("../packages/keys-lambda/dist/node/cli.js", import.meta.url));
 const child = spawn(process.execPath, [cli], { env, stdio: "inherit" });

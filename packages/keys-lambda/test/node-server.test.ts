@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { createServer } from "node:http";
@@ -18,6 +19,7 @@ import {
   toNodeListener,
 } from "@blindcast/keys/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCliToExit, startCli } from "./support/cli.js";
 import { MASTER_KEY_HEX, masterKey, recordingLogger, SALT_HEX, salt, vectorFor } from "./support/fixtures.js";
 import { databaseUrl } from "./support/postgres.js";
 
@@ -288,9 +290,49 @@ describe("configuration from the environment", () => {
     [{ DATABASE_URL: "postgres://a@b/c", SQLITE_PATH: "/tmp/x.db" }, /not both/],
     [{ DATABASE_URL: "not a url" }, /DATABASE_URL is not a URL/],
     [{ SQLITE_PATH: "/nonexistent-dir/leases.db" }, /SQLITE_PATH: cannot open/],
+    [{ HEADERS_TIMEOUT_MS: "50" }, /HEADERS_TIMEOUT_MS must be an integer from 100 to 600000/],
+    [{ REQUEST_TIMEOUT_MS: "10s" }, /REQUEST_TIMEOUT_MS must be an integer from 100 to 600000/],
+    [{ KEEP_ALIVE_TIMEOUT_MS: "0" }, /KEEP_ALIVE_TIMEOUT_MS must be an integer from 100 to 600000/],
+    [{ MAX_CONNECTIONS: "0" }, /MAX_CONNECTIONS must be an integer from 1 to 1000000/],
+    [{ SHUTDOWN_TIMEOUT_MS: "-1" }, /SHUTDOWN_TIMEOUT_MS must be an integer from 0 to 600000/],
+    [{ HEADERS_TIMEOUT_MS: "20000" }, /HEADERS_TIMEOUT_MS must not be more than REQUEST_TIMEOUT_MS/],
+    [{ AUDIT_BUFFER_BYTES: "1000" }, /AUDIT_BUFFER_BYTES must be an integer from 65536 to 1073741824/],
+    [{ HOST: "0.0.0.0" }, /HOST must be a loopback address .* while MASTER_KEY is the public demo key/],
+    [{ HOST: "::" }, /HOST must be a loopback address/],
   ])("refuses %j", async (override, message) => {
     await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(EnvConfigError);
     await expect(keyServerOptionsFromEnv({ ...base, ...override })).rejects.toThrow(message);
+  });
+
+  it("reads the node:http limits and the audit buffer", async () => {
+    const { options } = await keyServerOptionsFromEnv({
+      ...base,
+      HEADERS_TIMEOUT_MS: "2000",
+      REQUEST_TIMEOUT_MS: "3000",
+      KEEP_ALIVE_TIMEOUT_MS: "1000",
+      MAX_CONNECTIONS: "64",
+      SHUTDOWN_TIMEOUT_MS: "0",
+      AUDIT_BUFFER_BYTES: "1048576",
+    });
+    expect(options).toMatchObject({
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 3000,
+      keepAliveTimeoutMs: 1000,
+      maxConnections: 64,
+      shutdownTimeoutMs: 0,
+      auditBufferBytes: 1_048_576,
+    });
+    const defaults = await keyServerOptionsFromEnv(base);
+    expect(defaults.options.requestTimeoutMs).toBeUndefined();
+    expect(defaults.options.auditBufferBytes).toBeUndefined();
+  });
+
+  it("takes the public demo key on loopback only, and puts a warning in the summary", async () => {
+    const loopback = await keyServerOptionsFromEnv({ ...base, HOST: "localhost" });
+    expect(loopback.summary[1]).toContain("WARNING: MASTER_KEY IS THE PUBLIC DEMO KEY");
+    const own = await keyServerOptionsFromEnv({ ...base, MASTER_KEY: "ab".repeat(32), HOST: "0.0.0.0" });
+    expect(own.options.hostname).toBe("0.0.0.0");
+    expect(own.summary.join("\n")).not.toContain("PUBLIC DEMO KEY");
   });
 
   it("chooses the lease store from DATABASE_URL or SQLITE_PATH, and says which", async () => {
@@ -309,40 +351,7 @@ describe("configuration from the environment", () => {
 });
 
 describe("the blindcast-keys CLI", () => {
-  const cli = new URL("../dist/node/cli.js", import.meta.url).pathname;
   const env = { MASTER_KEY: MASTER_KEY_HEX, SALT: SALT_HEX, CORS_ORIGINS: "*", PORT: "0" };
-
-  /** Starts the CLI and resolves once it listens, with what it printed. */
-  async function startCli(vars: Record<string, string>) {
-    const child = spawn(process.execPath, [cli], {
-      env: { PATH: process.env.PATH ?? "", ...vars },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    let stdout = "";
-    child.stderr.setEncoding("utf8");
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stderr.on("data", (chunk: string) => {
-        stderr += chunk;
-        const match = /listening on (http:\/\/\S+)/.exec(stderr);
-        if (match?.[1]) resolve(match[1]);
-      });
-      child.once("exit", (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
-    return {
-      url,
-      stderr: () => stderr,
-      stdout: () => stdout,
-      async stop() {
-        child.kill("SIGTERM");
-        const [code] = await once(child, "exit");
-        return code as number | null;
-      },
-    };
-  }
 
   async function createLease(url: string) {
     const response = await fetch(`${url}/leases`, {
@@ -430,16 +439,86 @@ describe("the blindcast-keys CLI", () => {
   });
 
   it("exits 2 with a clear message when configuration is missing", async () => {
-    const child = spawn(process.execPath, [cli], {
-      env: { PATH: process.env.PATH ?? "", SALT: SALT_HEX, CORS_ORIGINS: "*" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    const [code] = await once(child, "exit");
+    const { code, stderr } = await runCliToExit({ SALT: SALT_HEX, CORS_ORIGINS: "*" });
     expect(code).toBe(2);
     expect(stderr).toContain("blindcast-keys: MASTER_KEY is not set");
+  });
+
+  // Addresses this machine cannot bind, so that without the check the test fails without ever
+  // serving on another interface; the wildcards (0.0.0.0, ::) are refused in the tests of the
+  // environment above and of isLoopbackHost.
+  it.each(["192.0.2.10", "keys.example.com"])(
+    "refuses to serve the public demo key on HOST=%s, with exit code 2",
+    async (host) => {
+      const { code, stderr } = await runCliToExit({ ...env, HOST: host });
+      expect(code).toBe(2);
+      expect(stderr).toContain(
+        "blindcast-keys: HOST must be a loopback address (127.0.0.1, ::1 or localhost) while MASTER_KEY is the public demo key",
+      );
+      expect(stderr).not.toContain("listening on");
+    },
+  );
+
+  it("says loudly that it serves the public demo key, on loopback only", async () => {
+    for (const host of ["127.0.0.1", "localhost", "::1"]) {
+      const server = await startCli({ ...env, HOST: host, LEASES: "off" });
+      try {
+        expect(new URL(server.url).hostname).toMatch(/^(127\.0\.0\.1|\[::1\])$/);
+        // Right under "listening on", where nobody misses it.
+        const lines = server.stderr().split("\n");
+        const listening = lines.findIndex((line) => line.startsWith("blindcast-keys: listening on "));
+        expect(lines[listening + 1]).toBe(
+          "blindcast-keys: WARNING: MASTER_KEY IS THE PUBLIC DEMO KEY. It is published with Blindcast: anyone can derive",
+        );
+        const response = await fetch(`${server.url}/demo/1`);
+        expect(bytesToHex(new Uint8Array(await response.arrayBuffer()))).toBe(vectorFor("demo", 1));
+      } finally {
+        expect(await server.stop()).toBe(0);
+      }
+    }
+    // A key of one's own: no warning.
+    const own = await startCli({ ...env, MASTER_KEY: bytesToHex(randomBytes(32)), LEASES: "off" });
+    try {
+      expect(own.stderr()).not.toContain("PUBLIC DEMO KEY");
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it("npm start (scripts/start-keys.mjs): the demo key, on loopback, and never elsewhere", async () => {
+    const script = new URL("../../../scripts/start-keys.mjs", import.meta.url).pathname;
+    const run = (vars: Record<string, string>) =>
+      spawn(process.execPath, [script], {
+        env: { PATH: process.env.PATH ?? "", ...vars },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+    const refused = run({ HOST: "192.0.2.10", PORT: "0" });
+    let refusal = "";
+    refused.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      refusal += chunk;
+    });
+    const timer = setTimeout(() => refused.kill("SIGTERM"), 10_000);
+    const [code] = await once(refused, "exit");
+    clearTimeout(timer);
+    expect(code).toBe(2);
+    expect(refusal).toContain("HOST must be a loopback address");
+
+    const started = run({ PORT: "0" });
+    let stderr = "";
+    started.stderr.setEncoding("utf8");
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        started.stderr.on("data", (chunk: string) => {
+          stderr += chunk;
+          const match = /listening on (http:\/\/\S+)[\s\S]*PUBLIC DEMO KEY/.exec(stderr);
+          if (match?.[1]) resolve(match[1]);
+        });
+        started.once("exit", (exit) => reject(new Error(`exited ${exit}: ${stderr}`)));
+      });
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/keys$/);
+    } finally {
+      started.kill("SIGTERM");
+      await once(started, "exit");
+    }
   });
 });

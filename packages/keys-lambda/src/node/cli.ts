@@ -26,17 +26,34 @@ async function main(): Promise<void> {
   // One write, so anyone waiting for "listening on" also has the rest of the summary.
   console.error(config.summary.map((line) => `blindcast-keys: ${line}`).join("\n"));
 
+  let stopping = false;
   const stop = () => {
+    // A second signal while stopping: stop now (the exit handler still writes held audit lines).
+    if (stopping) process.exit(1);
+    stopping = true;
     running
       .close()
       .then(() => config.close())
       .then(
-        () => process.exit(0),
-        () => process.exit(1),
+        () => exitAfterStdout(0),
+        () => exitAfterStdout(1),
       );
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+/** How long, at most, exiting waits for audit lines already written to reach stdout's reader. */
+const STDOUT_DRAIN_TIMEOUT_MS = 2_000;
+
+/**
+ * process.exit drops what a pipe has not taken yet: wait for stdout to drain first, but never
+ * for a reader that has stopped reading.
+ */
+function exitAfterStdout(code: number): void {
+  if (process.stdout.writableLength === 0) process.exit(code);
+  setTimeout(() => process.exit(code), STDOUT_DRAIN_TIMEOUT_MS).unref();
+  process.stdout.once("drain", () => process.exit(code));
 }
 
 function fail(message: string): void {

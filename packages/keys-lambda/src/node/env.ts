@@ -1,8 +1,16 @@
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { createJwtAuthenticator } from "../jwt/index.js";
+import { MIN_AUDIT_BUFFER_BYTES } from "../lambda/stdout-audit.js";
 import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
 import type { NodeKeyServerOptions } from "./index.js";
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type NodeServerLimits,
+  SERVER_LIMIT_RANGES,
+} from "./limits.js";
+import { isLoopbackHost, isPublicMasterKey } from "./public-keys.js";
 
 /** Where the local server listens unless told otherwise: exposing a key server is a decision. */
 export const DEFAULT_PORT = 8787;
@@ -27,10 +35,24 @@ export interface EnvConfig {
   close(): Promise<void>;
 }
 
+/** The variables that set the node:http limits, and the option each one sets. */
+const LIMIT_VARIABLES = {
+  HEADERS_TIMEOUT_MS: "headersTimeoutMs",
+  REQUEST_TIMEOUT_MS: "requestTimeoutMs",
+  KEEP_ALIVE_TIMEOUT_MS: "keepAliveTimeoutMs",
+  MAX_CONNECTIONS: "maxConnections",
+  SHUTDOWN_TIMEOUT_MS: "shutdownTimeoutMs",
+} as const satisfies Record<string, keyof NodeServerLimits>;
+
+/** Largest `AUDIT_BUFFER_BYTES`: 1 GiB. */
+const MAX_AUDIT_BUFFER_BYTES = 1024 * 1024 * 1024;
+
 /**
  * Reads the same variables as the Lambda (`MASTER_KEY`, `SALT`, `CORS_ORIGINS`) plus the local
- * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`) and, for bearer
- * JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`).
+ * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`, `DATABASE_URL`,
+ * `SQLITE_PATH`), the node:http limits (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`,
+ * `KEEP_ALIVE_TIMEOUT_MS`, `MAX_CONNECTIONS`, `SHUTDOWN_TIMEOUT_MS`), `AUDIT_BUFFER_BYTES` and,
+ * for bearer JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`).
  */
 export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvConfig> {
   const masterKey = hexVariable(env, "MASTER_KEY");
@@ -44,6 +66,32 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
   const hostname = env.HOST?.trim() || DEFAULT_HOSTNAME;
   const leaseTtlSeconds = integerVariable(env, "LEASE_TTL_SECONDS", 10, 86_400);
   const maxConcurrentLeases = integerVariable(env, "MAX_CONCURRENT_LEASES", 1, 1_000_000);
+  const limits: NodeServerLimits = {};
+  for (const [name, option] of Object.entries(LIMIT_VARIABLES)) {
+    const [min, max] = SERVER_LIMIT_RANGES[option];
+    const value = integerVariable(env, name, min, max);
+    if (value !== undefined) limits[option] = value;
+  }
+  const headersTimeoutMs = limits.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  if (headersTimeoutMs > (limits.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)) {
+    throw new EnvConfigError(
+      `HEADERS_TIMEOUT_MS must not be more than REQUEST_TIMEOUT_MS (default ${DEFAULT_REQUEST_TIMEOUT_MS})`,
+    );
+  }
+  const auditBufferBytes = integerVariable(
+    env,
+    "AUDIT_BUFFER_BYTES",
+    MIN_AUDIT_BUFFER_BYTES,
+    MAX_AUDIT_BUFFER_BYTES,
+  );
+  // The demo key protects nothing: it never leaves this machine, and says so loudly.
+  const publicKey = isPublicMasterKey(masterKey);
+  if (publicKey && !isLoopbackHost(hostname)) {
+    throw new EnvConfigError(
+      "HOST must be a loopback address (127.0.0.1, ::1 or localhost) while MASTER_KEY is the public demo key; " +
+        "set MASTER_KEY to a key of your own (openssl rand -hex 32) to serve on another interface",
+    );
+  }
 
   // Checked before a lease store is opened, so a bad variable leaves nothing open.
   let authenticate: NodeKeyServerOptions["authenticate"];
@@ -82,13 +130,21 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
   }
 
   summary.push(authSummary);
-  const options: NodeKeyServerOptions = { masterKey, salt, corsOrigins, port, hostname };
+  if (publicKey) summary.splice(1, 0, ...PUBLIC_KEY_WARNING);
+  const options: NodeKeyServerOptions = { masterKey, salt, corsOrigins, port, hostname, ...limits };
+  if (auditBufferBytes !== undefined) options.auditBufferBytes = auditBufferBytes;
   if (authenticate) options.authenticate = authenticate;
   if (leaseStore) options.leaseStore = leaseStore;
   if (leaseTtlSeconds !== undefined) options.leaseTtlSeconds = leaseTtlSeconds;
   if (maxConcurrentLeases !== undefined) options.maxConcurrentLeases = maxConcurrentLeases;
   return { options, summary, close };
 }
+
+/** Printed right under "listening on" when MASTER_KEY is the public demo key. */
+const PUBLIC_KEY_WARNING = [
+  "WARNING: MASTER_KEY IS THE PUBLIC DEMO KEY. It is published with Blindcast: anyone can derive",
+  "  every key this server hands out. Serving on loopback only; never encrypt real content with it.",
+];
 
 interface ChosenStore {
   store: LeaseStore;
