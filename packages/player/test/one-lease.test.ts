@@ -45,9 +45,7 @@ describe("with maxConcurrentLeases: 1", () => {
     expect(errors).toEqual([]);
     expect(session.lease?.contentId).toBe("movie");
     expect(events).toEqual(["leasecreated trailer", "leasereleased trailer", "leasecreated movie"]);
-    expect(traffic()).toBe(
-      "POST /keys/leases, DELETE /keys/leases, POST /keys/leases, GET /keys/movie/0",
-    );
+    expect(traffic()).toBe("POST /keys/leases, DELETE /keys/leases, POST /keys/leases, GET /keys/movie/0");
   });
 
   it("the same while the first lease is still being created: it is released once created", async () => {
@@ -57,9 +55,7 @@ describe("with maxConcurrentLeases: 1", () => {
     expect(await session.key({ contentId: "movie", epoch: 0 })).toHaveLength(16);
     expect(errors).toEqual([]);
     expect(events).toEqual(["leasecreated trailer", "leasereleased trailer", "leasecreated movie"]);
-    expect(traffic()).toBe(
-      "POST /keys/leases, DELETE /keys/leases, POST /keys/leases, GET /keys/movie/0",
-    );
+    expect(traffic()).toBe("POST /keys/leases, DELETE /keys/leases, POST /keys/leases, GET /keys/movie/0");
   });
 
   it("content switched twice in a row: the lease in between is never created", async () => {
