@@ -1,8 +1,8 @@
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
-import { createJwtAuthenticator } from "../jwt/index.js";
 import { MIN_AUDIT_BUFFER_BYTES } from "../lambda/stdout-audit.js";
 import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
+import { authFromEnv } from "./env-auth.js";
 import type { NodeKeyServerOptions } from "./index.js";
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -52,7 +52,8 @@ const MAX_AUDIT_BUFFER_BYTES = 1024 * 1024 * 1024;
  * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`, `DATABASE_URL`,
  * `SQLITE_PATH`), the node:http limits (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`,
  * `KEEP_ALIVE_TIMEOUT_MS`, `MAX_CONNECTIONS`, `SHUTDOWN_TIMEOUT_MS`), `AUDIT_BUFFER_BYTES` and,
- * for bearer JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`).
+ * for bearer JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`) or
+ * `JWT_JWKS_URL` with `JWT_ISSUER` and `JWT_AUDIENCE` (and optional `JWT_ALGORITHMS`).
  */
 export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvConfig> {
   const masterKey = hexVariable(env, "MASTER_KEY");
@@ -94,22 +95,7 @@ export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvCon
   }
 
   // Checked before a lease store is opened, so a bad variable leaves nothing open.
-  let authenticate: NodeKeyServerOptions["authenticate"];
-  let authSummary: string;
-  const jwtSecret = env.JWT_SECRET?.trim();
-  if (jwtSecret) {
-    if (new TextEncoder().encode(jwtSecret).length < 32) {
-      throw new EnvConfigError("JWT_SECRET must be at least 32 bytes; generate with: openssl rand -hex 32");
-    }
-    authenticate = createJwtAuthenticator({
-      secret: jwtSecret,
-      ...(env.JWT_ISSUER ? { issuer: env.JWT_ISSUER } : {}),
-      ...(env.JWT_AUDIENCE ? { audience: env.JWT_AUDIENCE } : {}),
-    });
-    authSummary = "auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub";
-  } else {
-    authSummary = "auth: none (set JWT_SECRET to require bearer JWTs)";
-  }
+  const { authenticate, summary: authSummary } = authFromEnv(env);
   const leasesSetting = (env.LEASES ?? "on").trim().toLowerCase();
   if (leasesSetting !== "on" && leasesSetting !== "off") {
     throw new EnvConfigError(`LEASES must be "on" or "off"`);
