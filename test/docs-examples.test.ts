@@ -60,11 +60,13 @@ describe("documentation examples", () => {
     expect(examples.length).toBeGreaterThanOrEqual(4);
   });
 
-  it("all compile with strict TypeScript against the published types", () => {
+  // One tsc run over every block: about 10 s of CPU, which a loaded 2-core machine stretches
+  // past vitest's default timeout; bounded by its own.
+  it("all compile with strict TypeScript against the published types", { timeout: 120_000 }, () => {
     const tsc = join(root, "node_modules/.bin/tsc");
     let output = "";
     try {
-      execFileSync(tsc, ["-p", dir], { encoding: "utf8" });
+      execFileSync(tsc, ["-p", dir], { encoding: "utf8", timeout: 110_000 });
     } catch (error) {
       output = String((error as { stdout?: string }).stdout ?? error);
     }
