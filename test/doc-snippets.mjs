@@ -30,17 +30,14 @@ export function extractSnippets(root, documents) {
 
 // Names the documentation leaves to the reader, declared only where a block uses them.
 export const PLACEHOLDERS = {
-  verifyJwt: "declare function verifyJwt(token: string, secret: string): Promise<boolean>;",
   videoElement: "declare const videoElement: HTMLVideoElement;",
-  getAccessToken: "declare function getAccessToken(options: { forceRefresh: boolean }): Promise<string>;",
-  showMessage: "declare function showMessage(text: string): void;",
   outputFolder: "declare const outputFolder: string;",
 };
 
 /** The placeholders a snippet uses and does not define itself. */
 export function placeholdersOf(code) {
   return Object.keys(PLACEHOLDERS).filter(
-    (name) => code.includes(name) && !code.includes(`function ${name}`),
+    (name) => code.includes(name) && !new RegExp(`(function|const|let) ${name}\\b`).test(code),
   );
 }
 

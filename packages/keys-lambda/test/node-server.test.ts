@@ -438,6 +438,20 @@ describe("the blindcast-keys CLI", () => {
     }
   });
 
+  it("answers --help and --version without configuration, and refuses unknown arguments with exit 2", async () => {
+    const help = await runCliToExit({}, ["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("usage: blindcast-keys");
+    expect(help.stdout).toContain("JWT_JWKS_URL");
+    expect(help.stderr).toBe("");
+    const version = await runCliToExit({}, ["--version"]);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const unknown = await runCliToExit({}, ["--port", "9000"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown argument "--port": configure with environment variables');
+  });
+
   it("exits 2 with a clear message when configuration is missing", async () => {
     const { code, stderr } = await runCliToExit({ SALT: SALT_HEX, CORS_ORIGINS: "*" });
     expect(code).toBe(2);

@@ -1,10 +1,19 @@
 #!/usr/bin/env node
 import { KeyServerConfigError } from "../core/options.js";
+import { CLI_USAGE, parseCliArguments } from "./cli-usage.js";
 import { EnvConfigError, keyServerOptionsFromEnv } from "./env.js";
 import { startKeyServer } from "./index.js";
 
 /** `blindcast-keys`: the key server on node:http, configured like the Lambda, by environment. */
 async function main(): Promise<void> {
+  const asked = parseCliArguments(process.argv.slice(2));
+  if (asked.kind === "help") return console.log(CLI_USAGE);
+  if (asked.kind === "version") return console.log(await packageVersion());
+  if (asked.kind === "usage") {
+    console.error(`blindcast-keys: ${asked.problem}\n${CLI_USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   let config: Awaited<ReturnType<typeof keyServerOptionsFromEnv>>;
   try {
     config = await keyServerOptionsFromEnv(process.env);
@@ -54,6 +63,14 @@ function exitAfterStdout(code: number): void {
   if (process.stdout.writableLength === 0) process.exit(code);
   setTimeout(() => process.exit(code), STDOUT_DRAIN_TIMEOUT_MS).unref();
   process.stdout.once("drain", () => process.exit(code));
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const manifest = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return manifest.version;
 }
 
 function fail(message: string): void {

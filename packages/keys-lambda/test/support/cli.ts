@@ -63,23 +63,28 @@ export async function startCli(vars: Record<string, string>, options: CliOptions
   };
 }
 
-/** Runs the CLI to its exit (a refused configuration), with its exit code and stderr. */
+/** Runs the CLI to its exit (a refused configuration, --help), with its exit code and output. */
 export async function runCliToExit(
   vars: Record<string, string>,
-): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [CLI], {
+  args: readonly string[] = [],
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH ?? "", ...vars },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
+  let stdout = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
     stderr += chunk;
+  });
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
   });
   // A CLI that starts instead of refusing would never exit: stop it, and the test sees code null.
   const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
   const [code] = (await once(child, "exit")) as [number | null];
   clearTimeout(timer);
-  return { code, stderr };
+  return { code, stderr, stdout };
 }
 
 /**
