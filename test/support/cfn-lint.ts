@@ -1,5 +1,6 @@
-// Runs cfn-lint (the CloudFormation linter; pip install cfn-lint) on templates and returns its
-// findings, minus exceptions each named with the rule, the resource and why it is accepted.
+// Runs cfn-lint (the CloudFormation linter; pip install cfn-lint, or CFN_LINT=/path/to/cfn-lint) on
+// templates and returns all its findings, informational ones included, minus exceptions each named
+// with the rule, the resource and why it is accepted.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,10 +17,21 @@ export interface CfnLintFinding {
 
 export interface AcceptedFinding {
   rule: string;
-  /** The logical id of the one resource it is accepted on. */
+  /** The logical id of the one resource it is accepted on; "*" for anywhere in the template. */
   resource: string;
   reason: string;
 }
+
+/**
+ * I1022 (informational: "prefer Fn::Sub over Fn::Join with an empty delimiter") throughout the
+ * templates that aws-cdk-lib and the Serverless Framework generate: both write every ARN and URL
+ * with Fn::Join. The two are equivalent; the style is the generator's, not ours to change.
+ */
+export const GENERATED_TEMPLATE_STYLE: AcceptedFinding = {
+  rule: "I1022",
+  resource: "*",
+  reason: "the generator's way of writing ARNs and URLs; Fn::Join and Fn::Sub are equivalent",
+};
 
 interface RawFinding {
   Filename: string;
@@ -41,13 +53,14 @@ export function cfnLint(
       writeFileSync(file, JSON.stringify(template, null, 1));
       return file;
     });
-    const run = spawnSync("cfn-lint", ["--format", "json", "--", ...files], {
+    const cfnLint = process.env.CFN_LINT || "cfn-lint";
+    const run = spawnSync(cfnLint, ["--format", "json", "--include-checks", "I", "--", ...files], {
       encoding: "utf8",
       timeout: 120_000,
       maxBuffer: 16 * 1024 * 1024,
     });
     if (run.error) {
-      throw new Error(`cannot run cfn-lint (pip install cfn-lint): ${run.error.message}`);
+      throw new Error(`cannot run ${cfnLint} (pip install cfn-lint, or set CFN_LINT): ${run.error.message}`);
     }
     // Exit status: 0 clean, else a bit mask of finding levels (2 error, 4 warning, 8 info); 1 is a crash.
     if (run.status === 1 || run.status === null) {
@@ -66,7 +79,8 @@ export function cfnLint(
         (finding) =>
           !accepted.some(
             (a) =>
-              a.rule === finding.rule && finding.path[0] === "Resources" && finding.path[1] === a.resource,
+              a.rule === finding.rule &&
+              (a.resource === "*" || (finding.path[0] === "Resources" && finding.path[1] === a.resource)),
           ),
       );
   } finally {

@@ -28,11 +28,6 @@ function wholeNumber(name: string): number | undefined {
   return Number(value);
 }
 
-function databaseUrlField(): string {
-  const value: unknown = app.node.tryGetContext("databaseUrlField");
-  return typeof value === "string" ? value.trim() : "databaseUrl";
-}
-
 const corsOrigins = list("corsOrigins");
 if (!corsOrigins) {
   throw new Error("set the origins of the pages that play your video: -c corsOrigins=https://your-app.com");
@@ -52,18 +47,18 @@ const secret = Secret.fromSecretNameV2(stack, "Secret", text("secretName") ?? "b
 
 let postgres: BlindcastPostgresProps | undefined;
 if (vpcId && subnetIds && securityGroupIds) {
-  const databaseUrlSecretName = text("databaseUrlSecretName");
   postgres = {
     // Imported by id, so synth needs no AWS lookups (and no credentials). The function is placed
     // by its subnets; the zones are only there because an imported VPC must name some.
     vpc: Vpc.fromVpcAttributes(stack, "Vpc", { vpcId, availabilityZones: stack.availabilityZones }),
     vpcSubnets: { subnets: subnetIds.map((id) => Subnet.fromSubnetId(stack, id, id)) },
     securityGroups: securityGroupIds.map((id) => SecurityGroup.fromSecurityGroupId(stack, id, id)),
-    ...(databaseUrlSecretName
-      ? { databaseUrlSecret: Secret.fromSecretNameV2(stack, "DatabaseUrlSecret", databaseUrlSecretName) }
-      : {}),
-    // -c databaseUrlField= (empty): the whole secret string is the connection string.
-    databaseUrlField: databaseUrlField(),
+    // A secret whose `url` field is the connection string, as for deploy/sam/template-postgres.yaml.
+    databaseSecret: Secret.fromSecretNameV2(
+      stack,
+      "DatabaseSecret",
+      text("databaseSecretName") ?? "blindcast/db",
+    ),
     maxConcurrentLeases: wholeNumber("maxConcurrentLeases"),
     leaseTtlSeconds: wholeNumber("leaseTtlSeconds"),
   };

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MAX_LEASE_TTL_SECONDS, MIN_LEASE_TTL_SECONDS } from "@blindcast/keys";
+import { DEFAULT_LEASE_TTL_SECONDS, MAX_LEASE_TTL_SECONDS, MIN_LEASE_TTL_SECONDS } from "@blindcast/keys";
 import { Duration, SecretValue, Token } from "aws-cdk-lib";
 import { HttpApi, HttpMethod } from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
@@ -33,18 +33,15 @@ export interface BlindcastPostgresProps {
   /** Security groups of the function; the database's group must admit one of them on its port. */
   readonly securityGroups: ISecurityGroup[];
   /**
-   * The secret holding the connection string (postgres://user:password@host:5432/db, pointing at
-   * RDS Proxy or the database). Default: the key server's `secret`.
+   * The Secrets Manager secret with the connection string,
+   * postgres://user:password@host:5432/db?sslmode=require (host: your RDS Proxy endpoint).
    */
-  readonly databaseUrlSecret?: ISecret;
-  /**
-   * The JSON field of `databaseUrlSecret` that holds the connection string. Default `databaseUrl`.
-   * Empty string: the whole secret string is the connection string.
-   */
+  readonly databaseSecret: ISecret;
+  /** Its JSON field holding the connection string. Default `url`, as deploy/sam/template-postgres.yaml. */
   readonly databaseUrlField?: string;
-  /** How many leases one viewer may hold at once (MAX_CONCURRENT_LEASES). Default: no cap. */
+  /** Live leases (streams) one viewer may hold at once (MAX_CONCURRENT_LEASES). Default 2. */
   readonly maxConcurrentLeases?: number;
-  /** Lease lifetime in seconds (LEASE_TTL_SECONDS). Default: the key server's (60 s). */
+  /** Lease lifetime in seconds (LEASE_TTL_SECONDS); the player renews before it ends. Default 60. */
   readonly leaseTtlSeconds?: number;
 }
 
@@ -95,25 +92,18 @@ export class BlindcastKeyServer extends Construct {
       JWT_SECRET: secretField(props.secret, "jwtSecret"),
     };
     if (postgres) {
-      environment.DATABASE_URL = secretField(
-        postgres.databaseUrlSecret ?? props.secret,
-        postgres.databaseUrlField ?? "databaseUrl",
+      environment.DATABASE_URL = secretField(postgres.databaseSecret, postgres.databaseUrlField ?? "url");
+      environment.MAX_CONCURRENT_LEASES = String(
+        checkInteger("maxConcurrentLeases", postgres.maxConcurrentLeases ?? 2, 1, Number.MAX_SAFE_INTEGER),
       );
-      if (postgres.maxConcurrentLeases !== undefined) {
-        environment.MAX_CONCURRENT_LEASES = String(
-          checkInteger("maxConcurrentLeases", postgres.maxConcurrentLeases, 1, Number.MAX_SAFE_INTEGER),
-        );
-      }
-      if (postgres.leaseTtlSeconds !== undefined) {
-        environment.LEASE_TTL_SECONDS = String(
-          checkInteger(
-            "leaseTtlSeconds",
-            postgres.leaseTtlSeconds,
-            MIN_LEASE_TTL_SECONDS,
-            MAX_LEASE_TTL_SECONDS,
-          ),
-        );
-      }
+      environment.LEASE_TTL_SECONDS = String(
+        checkInteger(
+          "leaseTtlSeconds",
+          postgres.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
+          MIN_LEASE_TTL_SECONDS,
+          MAX_LEASE_TTL_SECONDS,
+        ),
+      );
     }
 
     // An explicit log group, so its retention is part of the stack (Lambda's implicit one keeps
@@ -153,7 +143,7 @@ export class BlindcastKeyServer extends Construct {
  */
 function secretField(secret: ISecret, field: string): string {
   const id = secret.secretFullArn ?? secret.secretName;
-  return SecretValue.secretsManager(id, field === "" ? {} : { jsonField: field }).unsafeUnwrap();
+  return SecretValue.secretsManager(id, { jsonField: field }).unsafeUnwrap();
 }
 
 // The key server's own rules for corsOrigins (it refuses to start otherwise), checked at synth so

@@ -9,7 +9,7 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { SecurityGroup, Subnet, Vpc } from "aws-cdk-lib/aws-ec2";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cfnLint } from "../../../test/support/cfn-lint.js";
+import { cfnLint, GENERATED_TEMPLATE_STYLE } from "../../../test/support/cfn-lint.js";
 import { BlindcastKeyServer, type BlindcastKeyServerProps, defaultCodeDirectory } from "../lib/key-server.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -149,7 +149,8 @@ describe("the CDK construct and app (deploy/cdk)", () => {
           vpc,
           vpcSubnets: { subnets: SUBNETS.map((id) => Subnet.fromSubnetId(stack, id, id)) },
           securityGroups: [SecurityGroup.fromSecurityGroupId(stack, "Sg", SECURITY_GROUP)],
-          databaseUrlSecret: Secret.fromSecretNameV2(stack, "Db", "blindcast/database"),
+          databaseSecret: Secret.fromSecretNameV2(stack, "Db", "blindcast/database"),
+          databaseUrlField: "connectionString",
           maxConcurrentLeases: 2,
           leaseTtlSeconds: 120,
         },
@@ -163,7 +164,7 @@ describe("the CDK construct and app (deploy/cdk)", () => {
       MASTER_KEY: "{{resolve:secretsmanager:blindcast/keys:SecretString:masterKey::}}",
       SALT: "{{resolve:secretsmanager:blindcast/keys:SecretString:salt::}}",
       JWT_SECRET: "{{resolve:secretsmanager:blindcast/keys:SecretString:jwtSecret::}}",
-      DATABASE_URL: "{{resolve:secretsmanager:blindcast/database:SecretString:databaseUrl::}}",
+      DATABASE_URL: "{{resolve:secretsmanager:blindcast/database:SecretString:connectionString::}}",
       MAX_CONCURRENT_LEASES: "2",
       LEASE_TTL_SECONDS: "120",
     });
@@ -189,7 +190,7 @@ describe("the CDK construct and app (deploy/cdk)", () => {
     expect(defaultCodeDirectory("keys-postgres")).toBe(join(root, "deploy/dist/keys-postgres"));
   });
 
-  it("with postgres, DATABASE_URL defaults to the key server's secret, lease settings to the server's", () => {
+  it("with postgres, defaults as deploy/sam/template-postgres.yaml: field url, 2 leases, 60 s", () => {
     const { resources } = synth((stack) => ({
       codeDirectory: bundles["keys-postgres"],
       postgres: {
@@ -199,14 +200,15 @@ describe("the CDK construct and app (deploy/cdk)", () => {
         }),
         vpcSubnets: { subnets: SUBNETS.map((id) => Subnet.fromSubnetId(stack, id, id)) },
         securityGroups: [SecurityGroup.fromSecurityGroupId(stack, "Sg", SECURITY_GROUP)],
+        databaseSecret: Secret.fromSecretNameV2(stack, "Db", "blindcast/db"),
       },
     }));
     const fn = only(resources, "AWS::Lambda::Function");
     expect((fn.properties.Environment as { Variables: Record<string, string> }).Variables).toMatchObject({
-      DATABASE_URL: "{{resolve:secretsmanager:blindcast/keys:SecretString:databaseUrl::}}",
+      DATABASE_URL: "{{resolve:secretsmanager:blindcast/db:SecretString:url::}}",
+      MAX_CONCURRENT_LEASES: "2",
+      LEASE_TTL_SECONDS: "60",
     });
-    expect(fn.properties.Environment).not.toHaveProperty("Variables.MAX_CONCURRENT_LEASES");
-    expect(fn.properties.Environment).not.toHaveProperty("Variables.LEASE_TTL_SECONDS");
   });
 
   it.each([
@@ -236,6 +238,7 @@ describe("the CDK construct and app (deploy/cdk)", () => {
             availabilityZones: stack.availabilityZones,
           }),
           securityGroups: [SecurityGroup.fromSecurityGroupId(stack, "Sg", SECURITY_GROUP)],
+          databaseSecret: Secret.fromSecretNameV2(stack, "Db", "blindcast/db"),
           ...postgres,
         },
       })),
@@ -296,14 +299,16 @@ describe("the CDK construct and app (deploy/cdk)", () => {
     expect(postgresFn.Environment).toMatchObject({
       Variables: {
         CORS_ORIGINS: "https://app.example.com,https://www.example.com",
-        DATABASE_URL: "{{resolve:secretsmanager:blindcast/keys:SecretString:databaseUrl::}}",
+        DATABASE_URL: "{{resolve:secretsmanager:blindcast/db:SecretString:url::}}",
         MAX_CONCURRENT_LEASES: "3",
+        LEASE_TTL_SECONDS: "60",
       },
     });
     expect(only(plainTemplate.Resources, "AWS::Lambda::Function").properties.VpcConfig).toBeUndefined();
 
     const functionId = only(plainTemplate.Resources, "AWS::Lambda::Function").id;
     const findings = cfnLint({ BlindcastKeys: plainTemplate, BlindcastKeysPostgres: postgresTemplate }, [
+      GENERATED_TEMPLATE_STYLE,
       {
         rule: "W3005",
         resource: functionId,

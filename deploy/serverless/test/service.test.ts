@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { bytesToHex } from "@blindcast/crypto";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cfnLint } from "../../../test/support/cfn-lint.js";
+import { cfnLint, GENERATED_TEMPLATE_STYLE } from "../../../test/support/cfn-lint.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const serviceDir = join(root, "deploy/serverless");
@@ -122,7 +122,7 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
         `--param=artifact=${zips["keys-postgres"]}`,
         `--param=subnetIds=${SUBNETS.join(",")}`,
         `--param=securityGroupIds=${SECURITY_GROUP}`,
-        "--param=maxConcurrentLeases=2",
+        "--param=maxConcurrentLeases=3",
         "--package",
         postgresOut,
       ]),
@@ -178,8 +178,9 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
       MASTER_KEY: "{{resolve:secretsmanager:blindcast/keys:SecretString:masterKey}}",
       SALT: "{{resolve:secretsmanager:blindcast/keys:SecretString:salt}}",
       JWT_SECRET: "{{resolve:secretsmanager:blindcast/keys:SecretString:jwtSecret}}",
-      DATABASE_URL: "{{resolve:secretsmanager:blindcast/keys:SecretString:databaseUrl}}",
-      MAX_CONCURRENT_LEASES: "2",
+      DATABASE_URL: "{{resolve:secretsmanager:blindcast/db:SecretString:url}}",
+      MAX_CONCURRENT_LEASES: "3",
+      LEASE_TTL_SECONDS: "60",
     });
     expect(pg.only("AWS::ApiGatewayV2::Route").properties.RouteKey).toBe("ANY /keys/{proxy+}");
     expect(pg.only("AWS::ApiGatewayV2::Api").properties).not.toHaveProperty("CorsConfiguration");
@@ -188,7 +189,15 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
     );
 
     const route = p.only("AWS::ApiGatewayV2::Route").id;
+    const logGroup = p.only("AWS::Logs::LogGroup").id;
     const findings = cfnLint({ plain: p.template, postgres: pg.template }, [
+      GENERATED_TEMPLATE_STYLE,
+      {
+        rule: "I3011",
+        resource: logGroup,
+        reason:
+          "no explicit DeletionPolicy on the framework's log group: CloudFormation's default (Delete) is the one that works, since the group has a fixed name and a retained one would block creating the stack again",
+      },
       {
         rule: "W3005",
         resource: route,
