@@ -2,7 +2,7 @@
 //   cdk deploy -c corsOrigins=https://your-app.com
 //   cdk deploy -c corsOrigins=https://your-app.com -c vpcId=vpc-… -c subnetIds=subnet-…,subnet-… -c securityGroupIds=sg-…
 // The second form deploys the Postgres variant (leases in PostgreSQL, the function in your VPC).
-import { App, CfnOutput, Stack } from "aws-cdk-lib";
+import { Annotations, App, CfnOutput, Stack } from "aws-cdk-lib";
 import { SecurityGroup, Subnet, Vpc } from "aws-cdk-lib/aws-ec2";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { BlindcastKeyServer, type BlindcastPostgresProps } from "../lib/key-server.js";
@@ -45,13 +45,23 @@ const stack = new Stack(app, network ? "BlindcastKeysPostgres" : "BlindcastKeys"
 });
 const secret = Secret.fromSecretNameV2(stack, "Secret", text("secretName") ?? "blindcast/keys");
 
+function importSubnet(id: string) {
+  const subnet = Subnet.fromSubnetId(stack, id, id);
+  // CDK warns that an imported subnet has no route table id; a function needs only its id.
+  Annotations.of(subnet).acknowledgeWarning(
+    "@aws-cdk/aws-ec2:noSubnetRouteTableId",
+    "a Lambda function in a VPC needs only the subnet's id",
+  );
+  return subnet;
+}
+
 let postgres: BlindcastPostgresProps | undefined;
 if (vpcId && subnetIds && securityGroupIds) {
   postgres = {
     // Imported by id, so synth needs no AWS lookups (and no credentials). The function is placed
     // by its subnets; the zones are only there because an imported VPC must name some.
     vpc: Vpc.fromVpcAttributes(stack, "Vpc", { vpcId, availabilityZones: stack.availabilityZones }),
-    vpcSubnets: { subnets: subnetIds.map((id) => Subnet.fromSubnetId(stack, id, id)) },
+    vpcSubnets: { subnets: subnetIds.map((id) => importSubnet(id)) },
     securityGroups: securityGroupIds.map((id) => SecurityGroup.fromSecurityGroupId(stack, id, id)),
     // A secret whose `url` field is the connection string, as for deploy/sam/template-postgres.yaml.
     databaseSecret: Secret.fromSecretNameV2(

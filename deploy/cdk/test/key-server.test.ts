@@ -305,6 +305,14 @@ describe("the CDK construct and app (deploy/cdk)", () => {
       },
     });
     expect(only(plainTemplate.Resources, "AWS::Lambda::Function").properties.VpcConfig).toBeUndefined();
+    // No warnings for the CLI to print (it shows these annotations; this run has no CLI).
+    for (const [outdir, stack] of [
+      [plain.outdir, "BlindcastKeys"],
+      [withPostgres.outdir, "BlindcastKeysPostgres"],
+    ] as const) {
+      const metadata = readFileSync(join(outdir, `${stack}.metadata.json`), "utf8");
+      expect(metadata).not.toMatch(/"aws:cdk:(warning|error)"/);
+    }
 
     const functionId = only(plainTemplate.Resources, "AWS::Lambda::Function").id;
     const findings = cfnLint({ BlindcastKeys: plainTemplate, BlindcastKeysPostgres: postgresTemplate }, [

@@ -236,8 +236,9 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
     timeout: 180_000,
   }, async () => {
     // A copy of the service in a folder beside the real one (so the plugin resolves from its
-    // node_modules), with the three Secrets Manager references replaced by test values: what
-    // CloudFormation does at deploy time, and what serverless-offline cannot.
+    // node_modules), with the three Secrets Manager references replaced by test values (what
+    // CloudFormation does at deploy time, and what serverless-offline cannot) and the plugin
+    // added (the service file does not name it, so deploying needs no plugin installed).
     const copy = mkdtempSync(join(serviceDir, ".offline-test-"));
     const jwtSecret = "test-only-jwt-secret-0123456789abcdef";
     let service = readFileSync(join(serviceDir, "serverless.yml"), "utf8");
@@ -250,7 +251,8 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
       expect(service.split(reference)).toHaveLength(2);
       service = service.replace(reference, value);
     }
-    writeFileSync(join(copy, "serverless.yml"), service);
+    expect(service).not.toMatch(/^plugins:/m);
+    writeFileSync(join(copy, "serverless.yml"), `${service}\nplugins:\n  - serverless-offline\n`);
 
     const [httpPort, lambdaPort] = await Promise.all([freePort(), freePort()]);
     const child = spawn(
