@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,7 +38,7 @@ interface Run {
 }
 
 /** Runs the framework's CLI to completion, bounded in time. */
-async function serverless(args: string[], cwd = serviceDir, timeout = 90_000): Promise<Run> {
+async function serverless(args: string[], cwd: string, timeout = 90_000): Promise<Run> {
   const child = spawn(node, [serverlessCli, ...args], { cwd, timeout, env: testEnv() });
   let stdout = "";
   let stderr = "";
@@ -86,11 +86,26 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  /**
+   * `serverless package` of one service file, unchanged, from a folder of its own: packaging
+   * deletes the service folder's .serverless/, so runs side by side (or a user's own package in
+   * deploy/serverless) must not share one.
+   */
+  function packageService(file: string, params: string[], out: string): Promise<Run> {
+    const copy = mkdtempSync(join(dir, "service-"));
+    copyFileSync(join(serviceDir, file), join(copy, file));
+    return serverless(
+      ["package", "--config", file, ...params.map((p) => `--param=${p}`), "--package", out],
+      copy,
+    );
+  }
+
   function packaged(out: string) {
     const template = JSON.parse(
       readFileSync(join(out, "cloudformation-template-update-stack.json"), "utf8"),
     ) as {
       Resources: Resources;
+      Outputs: Record<string, { Value: unknown }>;
     };
     const only = (type: string) => {
       const found = Object.entries(template.Resources).filter(([, r]) => r.Type === type);
@@ -107,30 +122,27 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
     const plainOut = join(dir, "package-plain");
     const postgresOut = join(dir, "package-postgres");
     const [plain, postgres] = await Promise.all([
-      serverless([
-        "package",
-        `--param=corsOrigins=https://app.example.com`,
-        `--param=artifact=${zips.keys}`,
-        "--package",
+      packageService(
+        "serverless.yml",
+        ["corsOrigins=https://app.example.com", `artifact=${zips.keys}`],
         plainOut,
-      ]),
-      serverless([
-        "package",
-        "--config",
+      ),
+      packageService(
         "serverless-postgres.yml",
-        `--param=corsOrigins=https://app.example.com,https://www.example.com`,
-        `--param=artifact=${zips["keys-postgres"]}`,
-        `--param=subnetIds=${SUBNETS.join(",")}`,
-        `--param=securityGroupIds=${SECURITY_GROUP}`,
-        "--param=maxConcurrentLeases=3",
-        "--package",
+        [
+          "corsOrigins=https://app.example.com,https://www.example.com",
+          `artifact=${zips["keys-postgres"]}`,
+          `subnetIds=${SUBNETS.join(",")}`,
+          `securityGroupIds=${SECURITY_GROUP}`,
+          "maxConcurrentLeases=3",
+        ],
         postgresOut,
-      ]),
+      ),
     ]);
-    expect(plain.stderr + plain.stdout).toContain("Service packaged");
-    expect(plain.status).toBe(0);
-    expect(postgres.stderr + postgres.stdout).toContain("Service packaged");
-    expect(postgres.status).toBe(0);
+    expect(plain.status, plain.stdout + plain.stderr).toBe(0);
+    expect(plain.stdout + plain.stderr).toContain("Service packaged");
+    expect(postgres.status, postgres.stdout + postgres.stderr).toBe(0);
+    expect(postgres.stdout + postgres.stderr).toContain("Service packaged");
 
     const p = packaged(plainOut);
     const fn = p.only("AWS::Lambda::Function");
@@ -160,6 +172,7 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
       IntegrationUri: { "Fn::GetAtt": [fn.id, "Arn"] },
     });
     expect(Object.values(p.template.Resources).filter((r) => r.Type === "AWS::Lambda::Version")).toEqual([]);
+    expect(p.template.Outputs.KeyServerUrl?.Value).toEqual({ "Fn::Sub": `\${${api.id}.ApiEndpoint}/keys` });
 
     const pg = packaged(postgresOut);
     const pgFn = pg.only("AWS::Lambda::Function");
@@ -183,6 +196,9 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
       LEASE_TTL_SECONDS: "60",
     });
     expect(pg.only("AWS::ApiGatewayV2::Route").properties.RouteKey).toBe("ANY /keys/{proxy+}");
+    expect(pg.template.Outputs.KeyServerUrl?.Value).toEqual({
+      "Fn::Sub": `\${${pg.only("AWS::ApiGatewayV2::Api").id}.ApiEndpoint}/keys`,
+    });
     expect(pg.only("AWS::ApiGatewayV2::Api").properties).not.toHaveProperty("CorsConfiguration");
     expect(JSON.stringify(pg.only("AWS::IAM::Role").properties)).toContain(
       ":iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
@@ -210,17 +226,16 @@ describe("the Serverless Framework service files (deploy/serverless)", () => {
 
   it("refuse to package without the required params, naming them", { timeout: 120_000 }, async () => {
     const [noOrigins, noSubnets] = await Promise.all([
-      serverless(["package", `--param=artifact=${zips.keys}`, "--package", join(dir, "package-bad-1")]),
-      serverless([
-        "package",
-        "--config",
+      packageService("serverless.yml", [`artifact=${zips.keys}`], join(dir, "package-bad-1")),
+      packageService(
         "serverless-postgres.yml",
-        "--param=corsOrigins=https://app.example.com",
-        `--param=artifact=${zips["keys-postgres"]}`,
-        `--param=securityGroupIds=${SECURITY_GROUP}`,
-        "--package",
+        [
+          "corsOrigins=https://app.example.com",
+          `artifact=${zips["keys-postgres"]}`,
+          `securityGroupIds=${SECURITY_GROUP}`,
+        ],
         join(dir, "package-bad-2"),
-      ]),
+      ),
     ]);
     expect(noOrigins.status).not.toBe(0);
     expect(noOrigins.stdout + noOrigins.stderr).toMatch(
