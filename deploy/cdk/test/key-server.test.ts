@@ -17,6 +17,10 @@ const cdkDir = join(root, "deploy/cdk");
 const SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"];
 const SECURITY_GROUP = "sg-0123456789abcdef0";
 
+function withoutAws(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("AWS_")));
+}
+
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
 describe("the CDK construct and app (deploy/cdk)", () => {
@@ -256,7 +260,10 @@ describe("the CDK construct and app (deploy/cdk)", () => {
       cwd: cdkDir,
       timeout: 90_000,
       env: {
-        ...process.env,
+        ...withoutAws(process.env),
+        // No AWS account, credentials or network: synth must need none.
+        AWS_CONFIG_FILE: "/nonexistent",
+        AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
         CDK_OUTDIR: outdir,
         CDK_CONTEXT_JSON: JSON.stringify(context),
         CDK_VALIDATION: "false",
