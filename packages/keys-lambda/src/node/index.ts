@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { LambdaKeyServerOptions } from "../lambda/index.js";
-import { bufferedStdoutAudit } from "../lambda/stdout-audit.js";
+import { bufferedStdoutAudit } from "../node-runtime/stdout-audit.js";
 import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
 import { createKeyServerListener } from "./listener.js";
 
