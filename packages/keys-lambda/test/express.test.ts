@@ -1,5 +1,8 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { bytesToHex } from "@blindcast/crypto";
 import { type AuditRecord, KeyServerConfigError, type LeaseStore } from "@blindcast/keys";
@@ -435,6 +438,14 @@ const CASES: Case[] = [
     method: "POST",
     path: "/leases",
     headers: [A, ["content-type", "application/json; charset=latin1"]],
+    body: LEASE_BODY,
+    status: 201,
+  },
+  {
+    name: "a content encoding the parsers do not know, on a body that is plain JSON",
+    method: "POST",
+    path: "/leases",
+    headers: [A, J, ["content-encoding", "compress"]],
     body: LEASE_BODY,
     status: 201,
   },
@@ -1065,6 +1076,48 @@ describe("the app's middleware around the key routes", () => {
       await reference.close();
       await target.close();
     }
+  });
+});
+
+describe("the default audit sink", () => {
+  it("writes one JSON line per request to stdout, as it happens, with no key material", async () => {
+    // A process of its own, as an app runs: the app serves three requests, then exits at once.
+    const script = `
+      import express from "express";
+      import { createExpressKeyServer } from "@blindcast/keys/express";
+      const app = express();
+      app.use("/keys", createExpressKeyServer({
+        masterKey: Buffer.from("${bytesToHex(masterKey)}", "hex"),
+        salt: Buffer.from("${bytesToHex(salt)}", "hex"),
+        corsOrigins: "*",
+        logger: { warn() {}, error() {} },
+      }));
+      const server = app.listen(0, "127.0.0.1", async () => {
+        const url = "http://127.0.0.1:" + server.address().port + "/keys/movie-42";
+        for (const path of ["", "/7", "/x/y/z"]) await (await fetch(url + path)).arrayBuffer();
+        process.exit(0);
+      });`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    const [code] = await once(child, "exit");
+    expect(code).toBe(0);
+    const records = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as AuditRecord);
+    expect(records.map((r) => [r.route, r.status])).toEqual([
+      ["content_key", 200],
+      ["epoch_key", 200],
+      ["unmatched", 404],
+    ]);
+    expect(stdout).not.toContain(bytesToHex(masterKey));
+    expect(stdout).not.toContain(vectorFor("movie-42"));
   });
 });
 
