@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { bytesToHex } from "@blindcast/crypto";
@@ -130,7 +130,10 @@ describe("documentation examples", () => {
     const logged: string[] = [];
     const log = console.log;
     console.log = (...args: unknown[]) => logged.push(args.join(" "));
-    let module: { handler?: (event: unknown) => Promise<{ statusCode: number; body: string }> };
+    let module: {
+      handler?: (event: unknown) => Promise<Answer>;
+      app?: RequestListener;
+    };
     try {
       module = await import(join(dir, "out", `${example.file}.js`));
     } finally {
@@ -140,45 +143,76 @@ describe("documentation examples", () => {
     for (const [, expected] of example.code.matchAll(/console\.log\(.*\)\s*\/\/\s*(\S+)/g)) {
       expect(logged).toContain(expected);
     }
-    if (module.handler) {
-      // A viewer's token, signed as an identity provider would: examples verify tokens. Where
-      // API Gateway verified it (an authorizer in front), the event carries what it found.
-      const token = await viewerToken(example.code);
-      const request = (path: string, method = "GET", headers: Record<string, string> = {}, body?: string) =>
-        module.handler?.({
+    // A Lambda `handler` is invoked with events; an Express `app` is served on loopback and
+    // asked over HTTP, its key routes mounted at /keys as the README's example mounts them.
+    const { handler, app } = module;
+    let send: Send | undefined;
+    let server: Server | undefined;
+    if (handler) {
+      send = (path, method, headers, body) =>
+        handler({
           version: "2.0",
           rawPath: path,
-          headers: { authorization: `Bearer ${token}`, ...headers },
+          headers,
           requestContext: {
             http: { method },
             stage: "$default",
-            authorizer: { jwt: { claims: { sub: "viewer-1" }, scopes: [] } },
+            // Where API Gateway verified the token (an authorizer in front), the event carries
+            // what it found; a caller without a token has none.
+            ...(headers.authorization
+              ? { authorizer: { jwt: { claims: { sub: "viewer-1" }, scopes: [] } } }
+              : {}),
           },
           ...(body ? { body } : {}),
         });
-      // Safe as written: a caller with no token (and no authorizer identity) gets no key.
-      const stranger = await module.handler({
-        version: "2.0",
-        rawPath: "/keys/demo",
-        headers: {},
-        requestContext: { http: { method: "GET" }, stage: "$default" },
-      });
-      expect(stranger.statusCode).toBe(401);
-      let result = await request("/keys/demo");
-      if (result?.statusCode === 403 && result.body.includes("lease_required")) {
-        // With leases on, as a player does: create one, then ask again with it.
-        const lease = await request(
-          "/keys/leases",
-          "POST",
-          { "content-type": "application/json" },
-          '{"contentId":"demo"}',
-        );
-        expect(lease?.statusCode).toBe(201);
-        const { leaseId } = JSON.parse(lease?.body ?? "{}") as { leaseId: string };
-        result = await request("/keys/demo", "GET", { "x-blindcast-lease": leaseId });
-      }
-      expect(result?.statusCode).toBe(200);
-      expect(bytesToHex(new Uint8Array(Buffer.from(result?.body ?? "", "base64")))).toBe(demoKey.key);
+    } else if (typeof app === "function") {
+      const listening = createServer(app);
+      server = listening;
+      await new Promise<void>((resolve) => listening.listen(0, "127.0.0.1", resolve));
+      const { port } = listening.address() as AddressInfo;
+      send = async (path, method, headers, body) => {
+        const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, body });
+        const bytes = Buffer.from(await response.arrayBuffer());
+        const binary = response.headers.get("content-type") === "application/octet-stream";
+        return { statusCode: response.status, body: bytes.toString(binary ? "base64" : "utf8") };
+      };
+    }
+    try {
+      if (send) await checkServesKeys(send, await viewerToken(example.code));
+    } finally {
+      server?.closeAllConnections();
+      server?.close();
     }
   });
 });
+
+interface Answer {
+  statusCode: number;
+  /** Keys base64-encoded, as a Lambda answers them. */
+  body: string;
+}
+
+type Send = (path: string, method: string, headers: Record<string, string>, body?: string) => Promise<Answer>;
+
+/** Safe as written and working: no key without a token, the demo key with one (and a lease). */
+async function checkServesKeys(send: Send, token: string): Promise<void> {
+  const stranger = await send("/keys/demo", "GET", {});
+  expect(stranger.statusCode).toBe(401);
+  const request = (path: string, method = "GET", headers: Record<string, string> = {}, body?: string) =>
+    send(path, method, { authorization: `Bearer ${token}`, ...headers }, body);
+  let result = await request("/keys/demo");
+  if (result.statusCode === 403 && result.body.includes("lease_required")) {
+    // With leases on, as a player does: create one, then ask again with it.
+    const lease = await request(
+      "/keys/leases",
+      "POST",
+      { "content-type": "application/json" },
+      '{"contentId":"demo"}',
+    );
+    expect(lease.statusCode).toBe(201);
+    const { leaseId } = JSON.parse(lease.body) as { leaseId: string };
+    result = await request("/keys/demo", "GET", { "x-blindcast-lease": leaseId });
+  }
+  expect(result.statusCode).toBe(200);
+  expect(bytesToHex(new Uint8Array(Buffer.from(result.body, "base64")))).toBe(demoKey.key);
+}

@@ -1,11 +1,15 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { hexToBytes } from "@blindcast/crypto";
 import { DEMO_JWT_SECRET, DEMO_MASTER_KEY, DEMO_SALT } from "@blindcast/demo/demo-values.mjs";
 import { demoToken } from "@blindcast/demo/prepare.mjs";
 import type { AuditRecord, LeaseStore } from "@blindcast/keys";
+import { createExpressKeyServer, type ExpressKeyServerOptions } from "@blindcast/keys/express";
 import { createJwtAuthenticator } from "@blindcast/keys/jwt";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import { type NodeKeyServerOptions, startKeyServer } from "@blindcast/keys/node";
 import { test as base, expect, type Page } from "@playwright/test";
+import express, { type ErrorRequestHandler } from "express";
 
 export const PAGE_ORIGIN = "http://localhost:4173";
 export const CONTENT_ID = "demo-sample";
@@ -20,7 +24,17 @@ export interface KeyServer {
 
 type Overrides = Partial<Omit<NodeKeyServerOptions, "masterKey">> & { masterKey?: Uint8Array };
 
-export const test = base.extend<{ startKeys: (overrides?: Overrides) => Promise<KeyServer> }>({
+/** The key server inside an Express app, with what reached the app's own error handler. */
+export interface ExpressKeys extends KeyServer {
+  appErrors: unknown[];
+}
+
+type ExpressOverrides = Partial<Omit<ExpressKeyServerOptions, "masterKey">> & { masterKey?: Uint8Array };
+
+export const test = base.extend<{
+  startKeys: (overrides?: Overrides) => Promise<KeyServer>;
+  startExpressKeys: (overrides?: ExpressOverrides) => Promise<ExpressKeys>;
+}>({
   // biome-ignore lint/correctness/noEmptyPattern: Playwright reads fixture dependencies from this destructuring.
   startKeys: async ({}, use) => {
     const running: { close(): Promise<void> }[] = [];
@@ -43,6 +57,48 @@ export const test = base.extend<{ startKeys: (overrides?: Overrides) => Promise<
       return { keysUrl: server.keysUrl, records, store };
     });
     for (const server of running) await server.close();
+  },
+  // An app as users write one: its own JSON parser and trust proxy, the key routes mounted under
+  // a path of its choosing, its own error handler after them.
+  // biome-ignore lint/correctness/noEmptyPattern: Playwright reads fixture dependencies from this destructuring.
+  startExpressKeys: async ({}, use) => {
+    const running: { close(): void; closeAllConnections(): void }[] = [];
+    await use(async (overrides = {}) => {
+      const records: AuditRecord[] = [];
+      const appErrors: unknown[] = [];
+      const store = overrides.leaseStore ?? createMemoryLeaseStore();
+      const app = express();
+      app.set("trust proxy", "loopback");
+      app.use(express.json());
+      app.use(
+        "/api/v1/keys",
+        createExpressKeyServer({
+          masterKey: hexToBytes(DEMO_MASTER_KEY),
+          salt: hexToBytes(DEMO_SALT),
+          corsOrigins: PAGE_ORIGIN,
+          authenticate: createJwtAuthenticator({ secret: DEMO_JWT_SECRET }),
+          leaseStore: store,
+          leaseTtlSeconds: 30,
+          ...overrides,
+          audit: (record) => records.push(record),
+          logger: { warn() {}, error() {} },
+        }),
+      );
+      const onError: ErrorRequestHandler = (error, _req, res, _next) => {
+        appErrors.push(error);
+        res.status(500).send("the app's error handler");
+      };
+      app.use(onError);
+      const server = createServer(app);
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      running.push(server);
+      const { port } = server.address() as AddressInfo;
+      return { keysUrl: `http://127.0.0.1:${port}/api/v1/keys`, records, store, appErrors };
+    });
+    for (const server of running) {
+      server.close();
+      server.closeAllConnections();
+    }
   },
 });
 

@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { bytesToHex } from "@blindcast/crypto";
 import { createJwtAuthenticator } from "@blindcast/keys/jwt";
@@ -87,6 +87,19 @@ describe("createJwtAuthenticator", () => {
     ],
   ])("refuses %s with 401", async (_, header, reason) => {
     expect(await call(await header())).toEqual({ ok: false, status: 401, reason });
+  });
+
+  it("reads a Node or Express request's headers too, refusing Authorization given as a list", async () => {
+    const token = await sign({ sub: "viewer-9" }, { expiresIn: "5m", issuer: "https://id.example" });
+    const headers: IncomingHttpHeaders = { authorization: `Bearer ${token}`, "set-cookie": ["a=1"] };
+    expect(await authenticate({ headers })).toEqual({ ok: true, viewerId: "viewer-9" });
+    for (const values of [[`Bearer ${token}`], [`Bearer ${token}`, `Bearer ${token}`]]) {
+      expect(await authenticate({ headers: { authorization: values } })).toEqual({
+        ok: false,
+        status: 401,
+        reason: "Malformed Authorization header",
+      });
+    }
   });
 
   it("tolerates clocks 30 s apart by default (nbf a second ahead), and accepts typ JWT and at+jwt", async () => {

@@ -53,9 +53,12 @@ export interface JwtCheckOptions {
   acceptedTypes?: readonly string[];
 }
 
-/** Anything with API Gateway-style lowercase headers. */
+/**
+ * Anything with lowercase header names: an API Gateway event, or a Node or Express request (whose
+ * `headers` may hold arrays, though never for Authorization).
+ */
 export interface EventWithHeaders {
-  headers?: Record<string, string | undefined> | null;
+  headers?: Readonly<Record<string, string | readonly string[] | undefined>> | null;
 }
 
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;
@@ -97,6 +100,10 @@ export function createJwtAuthenticator(
   };
   return async (event) => {
     const header = event.headers?.authorization;
+    // A list (from a multi-value source) is refused as malformed rather than one value picked.
+    if (header !== undefined && typeof header !== "string") {
+      return { ok: false, status: 401, reason: "Malformed Authorization header" };
+    }
     const match = header ? /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header) : null;
     if (!match?.[1]) {
       return { ok: false, status: 401, reason: header ? "Malformed Authorization header" : "Missing token" };

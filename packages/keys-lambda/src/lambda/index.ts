@@ -1,6 +1,7 @@
 import type { KeyServerRuntime } from "../core/key-server.js";
 import type { KeyServerOptions } from "../core/options.js";
 import { HttpError } from "../core/response.js";
+import { createNodeKeyServer } from "../node-runtime/key-server.js";
 import type {
   AlbEvent,
   AlbResult,
@@ -10,7 +11,6 @@ import type {
   KeyServerResult,
   LambdaHttpResult,
 } from "./events.js";
-import { createNodeKeyServer } from "./node-runtime.js";
 import { normalizeEvent } from "./normalize.js";
 import { toResult } from "./result.js";
 

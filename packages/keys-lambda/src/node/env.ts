@@ -1,7 +1,7 @@
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
-import { MIN_AUDIT_BUFFER_BYTES } from "../lambda/stdout-audit.js";
 import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
+import { MIN_AUDIT_BUFFER_BYTES } from "../node-runtime/stdout-audit.js";
 import { authFromEnv } from "./env-auth.js";
 import type { NodeKeyServerOptions } from "./index.js";
 import {

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KeyServerConfigError } from "../core/options.js";
 import type { LambdaKeyServerOptions } from "../lambda/index.js";
-import { bufferedStdoutAudit } from "../lambda/stdout-audit.js";
+import { bufferedStdoutAudit } from "../node-runtime/stdout-audit.js";
 import { guardConnections } from "./connections.js";
 import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
 import { connectionsCheckingInterval, type NodeServerLimits, resolveServerLimits } from "./limits.js";
@@ -13,7 +13,7 @@ export {
   type AuditDroppedRecord,
   DEFAULT_AUDIT_BUFFER_BYTES,
   MIN_AUDIT_BUFFER_BYTES,
-} from "../lambda/stdout-audit.js";
+} from "../node-runtime/stdout-audit.js";
 export {
   DEFAULT_HOSTNAME,
   DEFAULT_PORT,

@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { KeyServerRuntime } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
 import type { ApiGatewayV2Event, LambdaHttpResult, LambdaKeyServerOptions } from "../lambda/index.js";
-import { createNodeKeyServer } from "../lambda/node-runtime.js";
-import { joinHeaders } from "./headers.js";
+import { createNodeKeyServer } from "../node-runtime/key-server.js";
+import { joinHeaders } from "../node-runtime/raw-headers.js";
 import { toApiGatewayEvent } from "./to-event.js";
 import { toKeyServerRequest } from "./to-request.js";
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { ApiGatewayV2Event } from "../lambda/events.js";
-import { joinHeaders } from "./headers.js";
+import { joinHeaders } from "../node-runtime/raw-headers.js";
 
 /**
  * Translates a node:http request into the HTTP API (payload 2.0) event API Gateway would send

@@ -3,7 +3,7 @@ import { BODY_TOO_LARGE, repeatedHeaderProblem } from "../core/headers.js";
 import type { KeyServerRequest } from "../core/key-server.js";
 import { MAX_BODY_BYTES } from "../core/options.js";
 import type { KeyServerEvent } from "../lambda/events.js";
-import type { JoinedHeaders } from "./headers.js";
+import type { JoinedHeaders } from "../node-runtime/raw-headers.js";
 import { buildApiGatewayEvent } from "./to-event.js";
 
 /**
