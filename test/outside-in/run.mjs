@@ -244,13 +244,16 @@ async function install(packages, packed) {
     type: "module",
     dependencies: {
       ...Object.fromEntries(packed.map((t) => [t.name, `file:${relative(app, t.file)}`])),
-      // As the READMEs say: hls.js beside the player, pg (and its types) for the Postgres store.
+      // As the READMEs say: hls.js beside the player, pg (and its types) for the Postgres store,
+      // Express (and its types) for @blindcast/keys/express.
       "hls.js": player?.peerDependencies?.["hls.js"],
       pg: keysDev.pg,
+      express: keysDev.express,
     },
     devDependencies: {
       "@types/node": rootManifest.devDependencies["@types/node"],
       "@types/pg": keysDev["@types/pg"],
+      "@types/express": keysDev["@types/express"],
       esbuild: rootManifest.devDependencies.esbuild,
       typescript: rootManifest.devDependencies.typescript,
       vite: e2eManifest.devDependencies.vite,
