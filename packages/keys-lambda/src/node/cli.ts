@@ -2,11 +2,14 @@
 import { KeyServerConfigError } from "../core/options.js";
 import { EnvConfigError, keyServerOptionsFromEnv } from "./env.js";
 import { startKeyServer } from "./index.js";
+import { shutdownGraceFromEnv, stopOnSignals } from "./shutdown.js";
 
 /** `blindcast-keys`: the key server on node:http, configured like the Lambda, by environment. */
 async function main(): Promise<void> {
   let config: Awaited<ReturnType<typeof keyServerOptionsFromEnv>>;
+  let graceMillis: number;
   try {
+    graceMillis = shutdownGraceFromEnv(process.env);
     config = await keyServerOptionsFromEnv(process.env);
   } catch (error) {
     if (error instanceof EnvConfigError) return fail(error.message);
@@ -26,17 +29,8 @@ async function main(): Promise<void> {
   // One write, so anyone waiting for "listening on" also has the rest of the summary.
   console.error(config.summary.map((line) => `blindcast-keys: ${line}`).join("\n"));
 
-  const stop = () => {
-    running
-      .close()
-      .then(() => config.close())
-      .then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  // SIGTERM/SIGINT: finish requests in flight (SHUTDOWN_GRACE_SECONDS), close the store, exit 0.
+  stopOnSignals(running, { graceMillis, closeResources: () => config.close() });
 }
 
 function fail(message: string): void {

@@ -3,7 +3,9 @@ import type { AddressInfo } from "node:net";
 import type { LambdaKeyServerOptions } from "../lambda/index.js";
 import { bufferedStdoutAudit } from "../lambda/stdout-audit.js";
 import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
+import { createHealthChecks, withHealthChecks } from "./health.js";
 import { createKeyServerListener } from "./listener.js";
+import { type CloseOptions, type CloseReport, createGracefulStop } from "./shutdown.js";
 
 export {
   DEFAULT_HOSTNAME,
@@ -12,7 +14,10 @@ export {
   type KeyServerEnv,
   keyServerOptionsFromEnv,
 } from "./env.js";
+export * from "./env-files.js";
+export * from "./health.js";
 export { createKeyServerListener, type NodeRequestListener, toNodeListener } from "./listener.js";
+export * from "./shutdown.js";
 export { toApiGatewayEvent } from "./to-event.js";
 
 export interface NodeKeyServerOptions extends LambdaKeyServerOptions {
@@ -20,6 +25,8 @@ export interface NodeKeyServerOptions extends LambdaKeyServerOptions {
   port?: number;
   /** Interface to bind. Default 127.0.0.1: exposing a key server is a decision, not a default. */
   hostname?: string;
+  /** Answer `/healthz` and `/readyz` (see health.ts). Default true. */
+  healthChecks?: boolean;
 }
 
 export interface RunningKeyServer {
@@ -27,16 +34,22 @@ export interface RunningKeyServer {
   keysUrl: string;
   port: number;
   server: Server;
-  close(): Promise<void>;
+  /** Stops gracefully: see {@link CloseOptions} (default: requests in flight get 8 s). */
+  close(options?: CloseOptions): Promise<CloseReport>;
 }
 
 /** The key server on node:http, with the Lambda's options, core and answers. */
 export async function startKeyServer(options: NodeKeyServerOptions): Promise<RunningKeyServer> {
-  const { port = DEFAULT_PORT, hostname = DEFAULT_HOSTNAME, ...serverOptions } = options;
+  const { port = DEFAULT_PORT, hostname = DEFAULT_HOSTNAME, healthChecks = true, ...serverOptions } = options;
   // The default sink holds lines back to write them in batches; they are written on close, and
   // when the process ends (normally or by process.exit) without closing.
   const audit = serverOptions.audit === undefined ? bufferedStdoutAudit() : undefined;
-  const server = createServer(createKeyServerListener(serverOptions, audit ? { audit } : {}));
+  const keys = createKeyServerListener(serverOptions, audit ? { audit } : {});
+  const health = healthChecks
+    ? createHealthChecks({ leaseStore: serverOptions.leaseStore, logger: serverOptions.logger })
+    : undefined;
+  const stop = createGracefulStop();
+  const server = createServer(stop.track(health ? withHealthChecks(health, keys) : keys));
   const flushAudit = () => audit?.flush();
   process.on("exit", flushAudit);
   try {
@@ -57,15 +70,12 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
     keysUrl: `http://${host}:${address.port}/keys`,
     port: address.port,
     server,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => {
-          process.off("exit", flushAudit);
-          flushAudit();
-          if (error) reject(error);
-          else resolve();
-        });
-        server.closeAllConnections();
-      }),
+    close: (closeOptions) => {
+      health?.markStopping();
+      return stop.close(server, closeOptions).finally(() => {
+        process.off("exit", flushAudit);
+        flushAudit();
+      });
+    },
   };
 }
