@@ -2,6 +2,7 @@ import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { createJwtAuthenticator } from "../jwt/index.js";
 import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
+import { withFileVariables } from "./env-files.js";
 import type { NodeKeyServerOptions } from "./index.js";
 
 /** Where the local server listens unless told otherwise: exposing a key server is a decision. */
@@ -32,7 +33,9 @@ export interface EnvConfig {
  * ones (`PORT`, `HOST`, `LEASES`, `LEASE_TTL_SECONDS`, `MAX_CONCURRENT_LEASES`) and, for bearer
  * JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`).
  */
-export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvConfig> {
+export async function keyServerOptionsFromEnv(given: KeyServerEnv): Promise<EnvConfig> {
+  // MASTER_KEY_FILE, SALT_FILE, JWT_SECRET_FILE, DATABASE_URL_FILE: Docker and Kubernetes secrets.
+  const env = withFileVariables(given);
   const masterKey = hexVariable(env, "MASTER_KEY");
   const salt = hexVariable(env, "SALT");
   const corsOrigins = required(
