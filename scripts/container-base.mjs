@@ -38,9 +38,9 @@ export function podmanArgs(...args) {
   return [
     "--root",
     join(CACHE, "storage"),
-    // Run state (locks, mounts) on a tmpfs: it must not outlive a reboot.
+    // Run state (locks, mounts) on a tmpfs: it must not outlive a reboot. One per storage.
     "--runroot",
-    "/run/blindcast-image-podman",
+    `/run/blindcast-image-podman-${hash(CACHE)}`,
     ...args,
   ];
 }
@@ -101,6 +101,8 @@ export function debianRootfs() {
     renameSync(staging, dir);
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
+    // Another run (a second checkout testing at the same time) finished first: use its tree.
+    if (existsSync(join(dir, ".complete"))) return dir;
     throw error;
   }
   log(`debootstrap took ${((performance.now() - started) / 1000).toFixed(0)} s`);

@@ -18,7 +18,8 @@ import { fileURLToPath } from "node:url";
 import { CACHE, ensureBaseImage, podman, podmanArgs } from "./container-base.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-export const IMAGE = "localhost/blindcast-keys:test";
+/** This run's tag: runs from two checkouts at once must not mount each other's image. */
+export const IMAGE = `localhost/blindcast-keys:test-${process.pid}`;
 
 /**
  * The CA bundle the build's npm and pnpm must trust, when this machine reaches the npm registry
@@ -103,8 +104,10 @@ export function mountImage() {
   return podman(["image", "mount", IMAGE]).trim();
 }
 
+/** Unmounts the image and drops this run's tag; its layers stay, as the next build's cache. */
 export function unmountImage() {
   spawnSync("podman", podmanArgs("image", "unmount", IMAGE), { stdio: "ignore" });
+  spawnSync("podman", podmanArgs("untag", IMAGE, IMAGE), { stdio: "ignore" });
 }
 
 /** `USER` as uid and gid, numeric ones as they are, names looked up in the image's own files. */

@@ -13,6 +13,7 @@ import { bytesToHex } from "@blindcast/crypto";
 import type { AuditRecord } from "@blindcast/keys";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import {
   buildImage,
   ensureBaseImage,
@@ -33,6 +34,25 @@ const vectors: { masterKey: string; salt: string; contentId: string; epoch?: num
 const vector = vectors.find((v) => v.contentId === "movie-42" && v.epoch === 7);
 if (!vector) throw new Error("no vector for movie-42/7");
 const JWT_SECRET = "test-only-jwt-secret-of-at-least-32-bytes";
+const root = new URL("../..", import.meta.url).pathname;
+
+/** The `-e NAME=VALUE` of the README's `docker run` example: the SQLite case runs with exactly these. */
+function readmeDockerRunEnv(): Record<string, string> {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("### In a container"));
+  const block = section.slice(
+    section.indexOf("docker run"),
+    section.indexOf("```", section.indexOf("docker run")),
+  );
+  return Object.fromEntries([...block.matchAll(/-e ([A-Z_]+)=(\S+)/g)].map((m) => [m[1], m[2]]));
+}
+
+/** The key server's environment in compose.yaml, with CORS_ORIGINS given as the README says. */
+function composeEnv(): Record<string, string> {
+  const compose = parse(readFileSync(join(root, "deploy/docker/compose.yaml"), "utf8"));
+  const env = compose.services.keys.environment as Record<string, string>;
+  return { ...env, CORS_ORIGINS: "https://app.example.com" };
+}
 const timings: Record<string, string> = {};
 
 let rootfs: string;
@@ -144,25 +164,35 @@ describe("the container image", () => {
   });
 
   it.each([
-    ["SQLite on the volume", () => ({ SQLITE_PATH: "/data/leases.db" }), "SQLite at /data/leases.db"],
-    ["PostgreSQL", () => ({ DATABASE_URL: cluster.url }), "PostgreSQL at 127.0.0.1"],
+    [
+      "SQLite on the volume (the README's docker run)",
+      () => readmeDockerRunEnv(),
+      "SQLite at /data/leases.db",
+    ],
+    ["PostgreSQL (compose.yaml's variables)", () => composeEnv(), "PostgreSQL at 127.0.0.1"],
   ])(
     "serves a lease and a key with %s, passes its HEALTHCHECK, and stops on SIGTERM with exit 0",
     async (_, store, description) => {
       const port = nextPort++;
       const volume = mkdtempSync(join(tmpdir(), "blindcast-volume-"));
       const vectorKeys = vectors[0];
+      const env = store();
+      expect(env).toMatchObject({
+        MASTER_KEY_FILE: "/run/secrets/master_key",
+        SALT_FILE: "/run/secrets/salt",
+        JWT_SECRET_FILE: "/run/secrets/jwt_secret",
+        CORS_ORIGINS: "https://app.example.com",
+      });
       const container = runImage(rootfs, config, {
-        env: {
-          PORT: String(port),
-          SALT: vectorKeys?.salt ?? "",
-          CORS_ORIGINS: "https://app.example.com",
-          MASTER_KEY_FILE: "/run/secrets/master_key",
-          JWT_SECRET_FILE: "/run/secrets/jwt_secret",
-          ...store(),
-        },
+        // The one change: a free port, as the test shares the host's network.
+        env: { ...env, PORT: String(port) },
         volumeSource: volume,
-        secrets: secrets({ master_key: vectorKeys?.masterKey ?? "", jwt_secret: JWT_SECRET }),
+        secrets: secrets({
+          master_key: vectorKeys?.masterKey ?? "",
+          salt: vectorKeys?.salt ?? "",
+          jwt_secret: JWT_SECRET,
+          database_url: cluster.url,
+        }),
       });
       try {
         const url = `http://127.0.0.1:${port}`;
