@@ -3,6 +3,9 @@
 #   chromium     the browser the end-to-end tests drive (never a downloaded browser build)
 #   postgresql   the server binaries for throwaway test clusters (scripts/pg-cluster.mjs);
 #                no system service is used
+#   podman, debootstrap
+#                the container image test (test/image): podman builds deploy/docker/Dockerfile,
+#                debootstrap makes the Debian base it builds on (scripts/container-base.mjs)
 #   cfn-lint     the CloudFormation linter test/templates.test.ts runs on deploy/'s templates.
 #                Debian has no package of it, so it goes into a virtualenv (python3-venv, from
 #                Debian) from PyPI, linked as /usr/local/bin/cfn-lint
@@ -16,6 +19,8 @@ if [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ]; then
 elif ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing="$missing postgresql"
 fi
+command -v podman >/dev/null 2>&1 || missing="$missing podman"
+command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 need_cfn_lint=""
 if [ -n "${CFN_LINT:-}" ] && [ -x "$CFN_LINT" ]; then
   :

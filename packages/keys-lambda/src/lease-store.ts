@@ -65,6 +65,13 @@ export interface LeaseStore {
   renew(input: RenewLeaseInput): Promise<RenewLeaseResult>;
   /** Ends a lease of this viewer at once, freeing its slot. */
   release(input: ReleaseLeaseInput): Promise<ReleaseLeaseResult>;
+  /**
+   * Optional, for readiness probes (`/readyz` of `blindcast-keys`): resolves when the backend
+   * answers a trivial query, throws when it does not. Cheap (no lease is read or written) and
+   * bounded like the other calls: a backend that stops answering must make it throw, not hang (the
+   * server gives up after its own bound anyway). A store without it is reported ready unchecked.
+   */
+  ping?(): Promise<void>;
 }
 
 /**

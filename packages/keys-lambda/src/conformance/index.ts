@@ -165,6 +165,15 @@ export function leaseStoreConformance<S extends LeaseStore>(
       assert.equal(attempts.filter((a) => !a.ok).length, 19);
     });
 
+    test("answers ping, when it has one, without touching leases", async (store) => {
+      if (store.ping === undefined) return;
+      const lease = await created(store);
+      await store.ping();
+      await store.ping();
+      const found = await store.get(lease.leaseId);
+      assert.equal(found.status, "live");
+    });
+
     test("stores any viewer and content strings exactly", async (store) => {
       const viewerId = `O'Brien "quoted" ; DROP TABLE x; -- \\ \u00e9\u{1F600}`;
       const lease = await created(store, "A.b_c~d-9", viewerId, 3);

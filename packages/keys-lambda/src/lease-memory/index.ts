@@ -157,5 +157,8 @@ export function createMemoryLeaseStore(options: MemoryLeaseStoreOptions = {}): L
       remove(lease);
       return { status: "released" };
     },
+
+    // Always reachable: it is this process.
+    async ping(): Promise<void> {},
   };
 }

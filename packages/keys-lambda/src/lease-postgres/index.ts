@@ -175,6 +175,7 @@ export async function createPostgresLeaseStore(
     state: statement(LEASE_STATE_SQL),
     release: statement(RELEASE_SQL),
     sweep: sql(SWEEP_SQL),
+    ping: statement("SELECT 1"),
   };
 
   let schema: Promise<void> | undefined;
@@ -321,6 +322,12 @@ export async function createPostgresLeaseStore(
       if (!row) return { status: "not_found" };
       if (row.viewer_id !== input.viewerId) return { status: "wrong_viewer" };
       return { status: "released" };
+    },
+
+    async ping(): Promise<void> {
+      // Through the same path as a lease call (schema check, pooled connection, retry on a fresh
+      // one), within queryTimeoutMillis: ready means a lease call would get an answer now.
+      await run((client) => client.query(statements.ping));
     },
 
     close() {

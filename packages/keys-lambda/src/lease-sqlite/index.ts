@@ -110,6 +110,7 @@ export function createSqliteLeaseStore(
   const extend = db.prepare("UPDATE blindcast_leases SET expires_at = ? WHERE lease_id = ?");
   const remove = db.prepare("DELETE FROM blindcast_leases WHERE lease_id = ?");
   const sweep = db.prepare("DELETE FROM blindcast_leases WHERE expires_at < ?");
+  const probe = db.prepare("SELECT 1 FROM blindcast_leases LIMIT 1");
 
   const create = db.transaction((input: CreateLeaseInput): CreateLeaseResult => {
     const t = now();
@@ -174,6 +175,10 @@ export function createSqliteLeaseStore(
     },
     renew: (input) => attempt(() => renew.immediate(input)),
     release: (input) => attempt(() => release.immediate(input)),
+    // Reads the table (a closed database or a lost file throws), waiting for a lock as a get does.
+    ping: async () => {
+      await attempt(() => probe.get());
+    },
     close: () => db.close(),
   };
 }

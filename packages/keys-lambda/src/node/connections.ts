@@ -85,7 +85,7 @@ export function guardConnections(
           resolve();
         });
         for (const [socket, latest] of connections) {
-          if (!isAnswering(latest)) socket.destroy();
+          if (!isInFlight(latest)) socket.destroy();
           // The answer tells the client the connection closes, and node:http closes it once written.
           else if (!latest.res.headersSent) latest.res.shouldKeepAlive = false;
           else latest.res.once("close", () => socket.end());
@@ -93,6 +93,14 @@ export function guardConnections(
       });
     },
   };
+}
+
+/**
+ * At shutdown, a request whose headers have arrived is in flight, its body perhaps still coming
+ * (a lease create): it gets until the deadline. Connections with no request started close at once.
+ */
+function isInFlight(latest: Latest): latest is NonNullable<Latest> {
+  return latest !== undefined && !latest.res.writableFinished && !latest.res.destroyed;
 }
 
 /** A complete request awaits its answer: closing the connection would lose that answer. */

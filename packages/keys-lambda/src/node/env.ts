@@ -3,6 +3,7 @@ import { createMemoryLeaseStore } from "../lease-memory/index.js";
 import type { LeaseStore } from "../lease-store.js";
 import { MIN_AUDIT_BUFFER_BYTES } from "../node-runtime/stdout-audit.js";
 import { authFromEnv } from "./env-auth.js";
+import { withFileVariables } from "./env-files.js";
 import type { NodeKeyServerOptions } from "./index.js";
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -55,7 +56,9 @@ const MAX_AUDIT_BUFFER_BYTES = 1024 * 1024 * 1024;
  * for bearer JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`) or
  * `JWT_JWKS_URL` with `JWT_ISSUER` and `JWT_AUDIENCE` (and optional `JWT_ALGORITHMS`).
  */
-export async function keyServerOptionsFromEnv(env: KeyServerEnv): Promise<EnvConfig> {
+export async function keyServerOptionsFromEnv(given: KeyServerEnv): Promise<EnvConfig> {
+  // MASTER_KEY_FILE, SALT_FILE, JWT_SECRET_FILE, DATABASE_URL_FILE: Docker and Kubernetes secrets.
+  const env = withFileVariables(given);
   const masterKey = hexVariable(env, "MASTER_KEY");
   const salt = hexVariable(env, "SALT");
   const corsOrigins = required(

@@ -5,6 +5,7 @@ import type { LambdaKeyServerOptions } from "../lambda/index.js";
 import { bufferedStdoutAudit } from "../node-runtime/stdout-audit.js";
 import { guardConnections } from "./connections.js";
 import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "./env.js";
+import { createHealthChecks, withHealthChecks } from "./health.js";
 import { connectionsCheckingInterval, type NodeServerLimits, resolveServerLimits } from "./limits.js";
 import { createKeyServerListener } from "./listener.js";
 import { isLoopbackHost, isPublicMasterKey, PUBLIC_KEY_ADVICE } from "./public-keys.js";
@@ -21,6 +22,8 @@ export {
   type KeyServerEnv,
   keyServerOptionsFromEnv,
 } from "./env.js";
+export * from "./env-files.js";
+export * from "./health.js";
 export {
   DEFAULT_HEADERS_TIMEOUT_MS,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
@@ -48,6 +51,8 @@ export interface NodeKeyServerOptions extends LambdaKeyServerOptions, NodeServer
    * (see README). At least 65536; default 4 MiB. Not for an `audit` of your own.
    */
   auditBufferBytes?: number;
+  /** Answer `/healthz` and `/readyz` (see health.ts). Default true. */
+  healthChecks?: boolean;
 }
 
 export interface RunningKeyServer {
@@ -73,6 +78,7 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
     maxConnections,
     shutdownTimeoutMs,
     auditBufferBytes,
+    healthChecks = true,
     ...serverOptions
   } = options;
   const limits = resolveServerLimits(options);
@@ -90,6 +96,10 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
   // The default sink holds lines back to write them in batches; they are written on close, and
   // when the process ends (normally or by process.exit) without closing.
   const audit = serverOptions.audit === undefined ? bufferedStdoutAudit(auditBufferBytes) : undefined;
+  const keys = createKeyServerListener(serverOptions, audit ? { audit } : {});
+  const health = healthChecks
+    ? createHealthChecks({ leaseStore: serverOptions.leaseStore, logger: serverOptions.logger })
+    : undefined;
   const server = createServer(
     {
       headersTimeout: limits.headersTimeoutMs,
@@ -97,12 +107,14 @@ export async function startKeyServer(options: NodeKeyServerOptions): Promise<Run
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       connectionsCheckingInterval: connectionsCheckingInterval(limits),
     },
-    createKeyServerListener(serverOptions, audit ? { audit } : {}),
+    health ? withHealthChecks(health, keys) : keys,
   );
   const connections = guardConnections(server, limits.maxConnections, serverOptions.logger ?? console);
   const flushAudit = () => audit?.flush();
   process.on("exit", flushAudit);
   const close = async () => {
+    // Readiness answers 503 from now on, so a load balancer stops sending before connections go.
+    health?.markStopping();
     try {
       await connections.shutdown(limits.shutdownTimeoutMs);
     } finally {
