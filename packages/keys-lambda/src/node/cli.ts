@@ -3,6 +3,7 @@ import { KeyServerConfigError } from "../core/options.js";
 import { CLI_USAGE, parseCliArguments } from "./cli-usage.js";
 import { EnvConfigError, keyServerOptionsFromEnv } from "./env.js";
 import { startKeyServer } from "./index.js";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from "./limits.js";
 
 /** `blindcast-keys`: the key server on node:http, configured like the Lambda, by environment. */
 async function main(): Promise<void> {
@@ -36,15 +37,23 @@ async function main(): Promise<void> {
   console.error(config.summary.map((line) => `blindcast-keys: ${line}`).join("\n"));
 
   let stopping = false;
-  const stop = () => {
+  const stop = (signal: NodeJS.Signals) => {
     // A second signal while stopping: stop now (the exit handler still writes held audit lines).
-    if (stopping) process.exit(1);
+    if (stopping) {
+      console.error(`blindcast-keys: ${signal} again: stopping now`);
+      process.exit(1);
+    }
     stopping = true;
+    const grace = config.options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    console.error(`blindcast-keys: ${signal}: stopping; requests in flight get up to ${grace} ms`);
     running
       .close()
       .then(() => config.close())
       .then(
-        () => exitAfterStdout(0),
+        () => {
+          console.error("blindcast-keys: stopped");
+          exitAfterStdout(0);
+        },
         () => exitAfterStdout(1),
       );
   };
