@@ -74,6 +74,8 @@ export function debianRootfs() {
   try {
     execFileSync("debootstrap", ["--variant=minbase", SUITE, staging, MIRROR], {
       stdio: ["ignore", "ignore", "inherit"],
+      // About 5 minutes from Debian's mirror here; a mirror that stopped answering fails the run.
+      timeout: 15 * 60_000,
     });
     // The official image's user, uid and gid 1000.
     execFileSync("chroot", [staging, "groupadd", "--gid", "1000", "node"]);
@@ -117,6 +119,7 @@ function npmTarball() {
   mkdirSync(dir, { recursive: true });
   const packed = execFileSync("npm", ["pack", "npm@11", "--pack-destination", dir, "--silent"], {
     encoding: "utf8",
+    timeout: 5 * 60_000,
   }).trim();
   return join(dir, packed.split("\n").pop());
 }
@@ -126,6 +129,11 @@ function npmTarball() {
  * its name and what it is made of.
  */
 export function ensureBaseImage() {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      "the container image test needs root: debootstrap, podman's storage, mount and PID namespaces, chroot (CI runs as root)",
+    );
+  }
   const rootfs = debianRootfs();
   const node = lambdaNodePath();
   const nodeVersion = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();

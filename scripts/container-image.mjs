@@ -56,7 +56,7 @@ export function buildImage() {
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
     // Bounded: a build that hangs (a registry that stopped answering) fails the test.
-    timeout: 30 * 60_000,
+    timeout: 20 * 60_000,
   });
   mkdirSync(CACHE, { recursive: true });
   const output = `${result.stdout ?? ""}\n${result.stderr ?? ""}`;
