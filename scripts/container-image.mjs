@@ -10,8 +10,17 @@
 //     ENTRYPOINT + CMD. The process is PID 1 of its namespace, as in a container, so the signal
 //     handling is the container's. The network namespace is the host's (as `--network host`).
 //   - the HEALTHCHECK command runs inside the same namespaces, as the image's user (docker exec).
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,11 +69,7 @@ export function buildImage() {
   });
   mkdirSync(CACHE, { recursive: true });
   const output = `${result.stdout ?? ""}\n${result.stderr ?? ""}`;
-  try {
-    execFileSync("tee", [log], { input: output, stdio: ["pipe", "ignore", "ignore"] });
-  } catch {
-    // The log is a convenience.
-  }
+  writeFileSync(log, output);
   if (result.status !== 0) {
     throw new Error(
       `podman build failed (${result.error?.message ?? `exit ${result.status}`}); end of ${log}:\n${output.slice(-4000)}`,
