@@ -17,7 +17,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -30,8 +29,10 @@ export const CACHE = process.env.BLINDCAST_IMAGE_CACHE || "/var/tmp/blindcast-im
 export const BASE_IMAGE = `docker.io/library/node:${LAMBDA_NODE_MAJOR}-bookworm-slim`;
 const SUITE = "bookworm";
 const MIRROR = process.env.DEBIAN_MIRROR || "http://deb.debian.org/debian";
-/** Bump when the way the base is assembled changes, so a cached one is not reused. */
-const RECIPE = 1;
+/** Bump when debianRootfs makes its tree differently, so a cached tree is not reused. */
+const ROOTFS_RECIPE = 1;
+/** Bump when ensureBaseImage assembles the base differently, so a cached base is not reused. */
+const BASE_RECIPE = 2;
 
 /** podman, on this cache's storage (never the machine's default one), with its arguments. */
 export function podmanArgs(...args) {
@@ -64,7 +65,7 @@ function hash(...parts) {
 
 /** The debootstrapped root file system, made once per suite and mirror; returns its path. */
 export function debianRootfs() {
-  const key = hash("debootstrap", SUITE, MIRROR, "minbase", RECIPE);
+  const key = hash("debootstrap", SUITE, MIRROR, "minbase", ROOTFS_RECIPE);
   const dir = join(CACHE, `rootfs-${key}`);
   if (existsSync(join(dir, ".complete"))) return dir;
   mkdirSync(CACHE, { recursive: true });
@@ -138,8 +139,9 @@ export function ensureBaseImage() {
   const node = lambdaNodePath();
   const nodeVersion = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
   const npm = npmTarball();
-  // This file is part of the recipe: an edit to it makes a new base.
-  const key = hash(rootfs, nodeVersion, npm, readFileSync(new URL(import.meta.url), "utf8"));
+  // Not this file's text: checkouts of different versions share the cache (CI's fresh clone, a
+  // developer's), and must not replace each other's base unless the recipe really differs.
+  const key = hash(rootfs, nodeVersion, npm, BASE_RECIPE);
   const present = spawnSync(
     "podman",
     podmanArgs("image", "inspect", "--format", '{{index .Labels "blindcast.base"}}', BASE_IMAGE),
