@@ -109,6 +109,7 @@ export function createJwtAuthenticator(
       return { ok: false, status: 401, reason: header ? "Malformed Authorization header" : "Missing token" };
     }
     try {
+      // Two calls, not one: jose's overloads take a secret or a key-set function, not their union.
       const { payload, protectedHeader } =
         key instanceof Uint8Array
           ? await jwtVerify(match[1], key, verify)
