@@ -20,7 +20,7 @@ const node = process.env.LAMBDA_NODE ?? process.execPath;
 const SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"];
 const SECURITY_GROUP = "sg-0123456789abcdef0";
 
-const vectors = JSON.parse(readFileSync(join(root, "../shared/key-derivation-vectors.json"), "utf8")) as {
+const vectors = JSON.parse(readFileSync(join(root, "test/vectors/key-derivation-vectors.json"), "utf8")) as {
   masterKey: string;
   salt: string;
   contentId: string;
