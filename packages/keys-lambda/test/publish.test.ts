@@ -300,13 +300,22 @@ describe("publishing switched off or partial", () => {
   it("lets authorizePublish decide instead of the token's scope, and answers 500 when it throws", async () => {
     const s = await startPublishingServer({
       publish: {},
-      authorizePublish: (_event, { viewerId, publisher }) => {
+      authorizePublish: (_event, { viewerId, publisher, contentId, action }) => {
         if (viewerId === "boom") throw new Error("secret detail");
-        return viewerId === "editor" && !publisher;
+        // An editor may publish their own titles only, and only keys for "m"; the scope is not asked.
+        return (
+          viewerId === "editor" &&
+          !publisher &&
+          (contentId === "m" || (contentId === "m2" && action === "uploads"))
+        );
       },
     });
     try {
       expect((await s.post("/keys/publish/m/keys", { keys: [0] }, await bearer("editor"))).status).toBe(200);
+      expect((await s.post("/keys/publish/other/keys", { keys: [0] }, await bearer("editor"))).status).toBe(
+        403,
+      );
+      expect((await s.post("/keys/publish/m2/keys", { keys: [0] }, await bearer("editor"))).status).toBe(403);
       // The scope alone no longer makes a publisher: the callback decides.
       expect((await s.post("/keys/publish/m/keys", { keys: [0] }, await publisherToken())).status).toBe(403);
       const boom = await s.post("/keys/publish/m/keys", { keys: [0] }, await bearer("boom"));

@@ -27,6 +27,7 @@ import {
   MAX_LEASE_TTL_SECONDS,
   MAX_PUBLISH_BODY_BYTES,
   MIN_LEASE_TTL_SECONDS,
+  type PublishIdentity,
 } from "./options.js";
 import { createPublishRoutes, type PublishRoutes } from "./publish/routes.js";
 import { emptyResponse, HttpError, jsonResponse, type KeyServerResponse, keyResponse } from "./response.js";
@@ -170,7 +171,6 @@ export function createKeyServer<TEvent>(
     const viewerId =
       options.authenticate || options.getViewerId ? await viewerOf(request.event, auth) : ANONYMOUS_VIEWER;
     state.viewerId = viewerId;
-    if (publishing) await requirePublisher(request.event, auth, viewerId);
 
     const [first, second] = match.route.params as [string, string?];
     switch (match.route.name) {
@@ -268,6 +268,8 @@ export function createKeyServer<TEvent>(
       case "publish_uploads": {
         // /keys/publish/{contentId}/keys|uploads
         state.contentId = checkedContentId(second);
+        const action: PublishIdentity["action"] = match.route.name === "publish_keys" ? "keys" : "uploads";
+        await requirePublisher(request.event, auth, { viewerId, contentId: state.contentId, action });
         const body = parseJsonObject(request.body, request.headers["content-type"], MAX_PUBLISH_BODY_BYTES);
         const publish = config.publish as PublishRoutes;
         const [response, audit] =
@@ -324,13 +326,13 @@ export function createKeyServer<TEvent>(
   async function requirePublisher(
     event: TEvent,
     auth: AuthResult | undefined,
-    viewerId: string,
+    asked: Omit<PublishIdentity, "publisher">,
   ): Promise<void> {
     const publisher = auth?.ok === true && auth.publisher === true;
     let allowed: unknown = publisher;
     if (options.authorizePublish) {
       try {
-        allowed = await options.authorizePublish(event, { viewerId, publisher });
+        allowed = await options.authorizePublish(event, { ...asked, publisher });
       } catch (error) {
         logger.error(`authorizePublish threw ${errorName(error)}; answering 500`);
         throw new HttpError(500, "Internal server error", "internal");

@@ -11,12 +11,16 @@ export type AuthResult =
     }
   | { ok: false; status: number; reason: string };
 
-/** Who `authorizePublish` is asked about: what `authenticate` said of the caller. */
+/** What `authorizePublish` is asked about: the caller, as `authenticate` named it, and the request. */
 export interface PublishIdentity {
   /** The caller as named by `authenticate` / `getViewerId`. */
   viewerId: string;
   /** What `authenticate` said (`publisher: true`), e.g. from a JWT scope. */
   publisher: boolean;
+  /** The title asked about, so a publisher can be held to their own titles. */
+  contentId: string;
+  /** `keys`: keys for packaging; `uploads`: presigned upload URLs. */
+  action: "keys" | "uploads";
 }
 
 /** One structured record per request. Never holds key bytes, tokens, lease ids or the master key. */
