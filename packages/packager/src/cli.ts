@@ -3,14 +3,23 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { PackagerError } from "./errors.js";
-import { packageHls } from "./package-hls.js";
+import { type PackageOptions, packageHls } from "./package-hls.js";
+import { type WatchEvent, watchHls } from "./watch-hls.js";
 
 const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-uri-base <url>] [--force]
+       blindcast-pack <input.m3u8> <output-folder> --content-id <id> --watch [--segments-per-epoch <n>] [--prune] [--poll-interval <s>] [--stall-timeout <s>] …
 
 Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. MASTER_KEY and SALT (hex) come
 from the environment, as for the key server. Key URIs are blindcast://keys/{contentId}/{epoch}
 (for the Blindcast player), or with --key-uri-base https://keys.example.com/keys the key server's
-own URLs, {url}/{contentId}/{epoch}, for clients that fetch keys themselves (ffmpeg, native players).`;
+own URLs, {url}/{contentId}/{epoch}, for clients that fetch keys themselves (ffmpeg, native players).
+A segment's epoch is floor(media sequence number / segments per epoch).
+
+--watch follows a live input (no #EXT-X-ENDLIST) as the encoder writes it: each new segment is
+encrypted once, and the output playlist is replaced atomically after its segments are written,
+until the input ends. Stopped (Ctrl-C) and started again, it continues where it was: published
+segments keep their key and IV (recorded in .blindcast-live.json in the output folder). --prune
+deletes segments from the output once they have left the window for long enough.`;
 
 async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -32,6 +41,15 @@ async function main(): Promise<number> {
   if (perEpochText !== undefined && !/^[1-9][0-9]*$/.test(perEpochText)) {
     return usage("--segments-per-epoch must be a positive integer");
   }
+  const pollInterval = seconds(args.values["poll-interval"], "--poll-interval", 0.01, 60);
+  const stallTimeout = seconds(args.values["stall-timeout"], "--stall-timeout", 0.1, 86400);
+  for (const value of [pollInterval, stallTimeout]) if (value instanceof Error) return usage(value.message);
+  const watching = args.values.watch === true;
+  if (!watching) {
+    for (const flag of ["prune", "poll-interval", "stall-timeout"] as const) {
+      if (args.values[flag] !== undefined) return usage(`--${flag} goes with --watch`);
+    }
+  }
   let masterKey: Uint8Array;
   let salt: Uint8Array;
   try {
@@ -42,37 +60,108 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const started = Date.now();
-  let lastReport = 0;
+  const options: PackageOptions = {
+    input,
+    output,
+    contentId,
+    masterKey,
+    salt,
+    ...(perEpochText ? { segmentsPerEpoch: Number(perEpochText) } : {}),
+    contentKey: args.values["content-key"] === true,
+    ...(args.values["key-uri-base"] !== undefined ? { keyUriBase: args.values["key-uri-base"] } : {}),
+    overwrite: args.values.force === true,
+  };
   try {
-    const result = await packageHls({
-      input,
-      output,
-      contentId,
-      masterKey,
-      salt,
-      ...(perEpochText ? { segmentsPerEpoch: Number(perEpochText) } : {}),
-      contentKey: args.values["content-key"] === true,
-      ...(args.values["key-uri-base"] !== undefined ? { keyUriBase: args.values["key-uri-base"] } : {}),
-      overwrite: args.values.force === true,
-      onProgress: ({ segmentsDone, segmentsTotal }) => {
-        const now = Date.now();
-        if (now - lastReport >= 1000 || segmentsDone === segmentsTotal) {
-          lastReport = now;
-          console.error(`blindcast-pack: ${segmentsDone}/${segmentsTotal} segments`);
-        }
-      },
-    });
-    console.error(
-      `blindcast-pack: wrote ${join(output, result.playlist)}: ${result.segments} segments, ${result.keyUris.length} key(s), in ${Date.now() - started} ms`,
-    );
-    return 0;
+    if (watching) {
+      return await watch(options, {
+        prune: args.values.prune === true,
+        ...(typeof pollInterval === "number" ? { pollIntervalMs: Math.round(pollInterval * 1000) } : {}),
+        ...(typeof stallTimeout === "number" ? { stallTimeoutMs: Math.round(stallTimeout * 1000) } : {}),
+      });
+    }
+    return await packageOnce(options);
   } catch (error) {
     if (error instanceof PackagerError) {
       console.error(`blindcast-pack: ${error.message}`);
       return 1;
     }
     throw error;
+  }
+}
+
+async function packageOnce(options: PackageOptions): Promise<number> {
+  const started = Date.now();
+  let lastReport = 0;
+  const result = await packageHls({
+    ...options,
+    onProgress: ({ segmentsDone, segmentsTotal }) => {
+      const now = Date.now();
+      if (now - lastReport >= 1000 || segmentsDone === segmentsTotal) {
+        lastReport = now;
+        console.error(`blindcast-pack: ${segmentsDone}/${segmentsTotal} segments`);
+      }
+    },
+  });
+  const written = join(options.output, result.playlist);
+  if (result.live) {
+    console.error(
+      `blindcast-pack: ${result.playlist} is live (no #EXT-X-ENDLIST): packaged its current window into ${written}, ${result.segments} new segment(s), ${result.keyUris.length} key(s), in ${Date.now() - started} ms; the output stays live (no #EXT-X-ENDLIST added). Run again to add the segments written since, or use --watch to follow the stream.`,
+    );
+  } else {
+    console.error(
+      `blindcast-pack: wrote ${written}: ${result.segments} segments, ${result.keyUris.length} key(s), in ${Date.now() - started} ms`,
+    );
+  }
+  return 0;
+}
+
+/** --watch: follows the input until it ends, or until SIGINT / SIGTERM stops it cleanly. */
+async function watch(
+  options: PackageOptions,
+  extra: { prune: boolean; pollIntervalMs?: number; stallTimeoutMs?: number },
+): Promise<number> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  console.error(`blindcast-pack: watching ${options.input} (Ctrl-C stops; running again continues)`);
+  try {
+    const result = await watchHls({ ...options, ...extra, signal: controller.signal, onEvent: report }).done;
+    const written = join(options.output, result.playlist);
+    console.error(
+      result.ended
+        ? `blindcast-pack: the input ended: wrote ${written} with #EXT-X-ENDLIST; ${result.segments} segment(s) encrypted by this run`
+        : `blindcast-pack: stopped; ${written} stays live, ${result.segments} segment(s) encrypted by this run; run the same command to continue`,
+    );
+    return 0;
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+}
+
+/** One line per thing done; never a key. */
+function report(event: WatchEvent): void {
+  switch (event.type) {
+    case "resumed":
+      console.error(`blindcast-pack: continuing: ${event.segments} published segment(s) kept as they are`);
+      break;
+    case "segment":
+      console.error(
+        `blindcast-pack: ${event.file} (sequence ${event.sequence}, ${event.epoch === null ? "content key" : `epoch ${event.epoch}`})`,
+      );
+      break;
+    case "restored":
+      console.error(`blindcast-pack: ${event.file} was missing from the output: written again, unchanged`);
+      break;
+    case "waiting":
+      console.error(`blindcast-pack: waiting: ${event.message}`);
+      break;
+    case "pruned":
+      console.error(`blindcast-pack: pruned ${event.file}`);
+      break;
+    case "published":
+      break;
   }
 }
 
@@ -95,9 +184,28 @@ function parse() {
       "content-key": { type: "boolean" },
       "key-uri-base": { type: "string" },
       force: { type: "boolean" },
+      watch: { type: "boolean" },
+      prune: { type: "boolean" },
+      "poll-interval": { type: "string" },
+      "stall-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
+}
+
+/** A number of seconds given as `flag`, or the usage error it is. */
+function seconds(
+  text: string | undefined,
+  flag: string,
+  min: number,
+  max: number,
+): number | Error | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || value < min || value > max) {
+    return new Error(`${flag} must be a number of seconds from ${min} to ${max}`);
+  }
+  return value;
 }
 
 function usage(message: string): number {

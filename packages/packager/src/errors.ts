@@ -8,7 +8,11 @@ export type PackagerErrorCode =
   | "ALREADY_ENCRYPTED"
   | "OUTPUT_NOT_EMPTY"
   | "OUTPUT_UNUSABLE"
-  | "WOULD_OVERWRITE_INPUT";
+  | "WOULD_OVERWRITE_INPUT"
+  | "OUTPUT_BUSY"
+  | "INPUT_STALLED"
+  | "LIVE_STATE_INVALID"
+  | "LIVE_STATE_MISMATCH";
 
 /** Every refusal of the packager: a stable `code` and a message naming the file at fault. */
 export class PackagerError extends Error {

@@ -1,5 +1,5 @@
 import type { Stats } from "node:fs";
-import { mkdir, open, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { PackagerError, shown } from "./errors.js";
 
@@ -172,5 +172,59 @@ export async function writeInto(outputDir: string, path: string, data: Uint8Arra
     await writeFile(target, data);
   } catch (error) {
     throw new PackagerError("OUTPUT_UNUSABLE", `cannot write ${shown(target)}: ${reason(error)}`);
+  }
+}
+
+/** The suffix of the file a write goes to before it is renamed into place. */
+export const TEMP_SUFFIX = ".blindcast-tmp";
+
+/**
+ * Writes `path` (relative) into the output folder so that a reader sees the old file or the new
+ * one, never a part: into a temporary file, flushed to disk, then renamed over the target (a
+ * rename within a folder is atomic). A crash leaves at most the temporary file, which the next
+ * write replaces.
+ */
+export async function writeAtomic(outputDir: string, path: string, data: Uint8Array | string): Promise<void> {
+  const target = join(outputDir, path);
+  const temp = `${target}${TEMP_SUFFIX}`;
+  try {
+    await mkdir(dirname(target), { recursive: true });
+    const handle = await open(temp, "w");
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw new PackagerError("OUTPUT_UNUSABLE", `cannot write ${shown(target)}: ${reason(error)}`);
+  }
+}
+
+/** Deletes `path` (relative) from the output folder; a file already gone is not an error. */
+export async function removeFrom(outputDir: string, path: string): Promise<void> {
+  const target = join(outputDir, path);
+  try {
+    await unlink(target);
+  } catch (error) {
+    if (!gone(error)) {
+      throw new PackagerError("OUTPUT_UNUSABLE", `cannot delete ${shown(target)}: ${reason(error)}`);
+    }
+  }
+}
+
+/** A file's size, or undefined when it does not exist. */
+export async function sizeOf(
+  path: string,
+  fullName: string,
+  code: "INPUT_UNREADABLE" | "OUTPUT_UNUSABLE" = "INPUT_UNREADABLE",
+): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if (gone(error)) return undefined;
+    throw new PackagerError(code, `cannot read ${shown(fullName)}: ${reason(error)}`);
   }
 }

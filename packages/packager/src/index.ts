@@ -6,3 +6,10 @@ export {
   type PackageResult,
   packageHls,
 } from "./package-hls.js";
+export {
+  type LiveWatch,
+  type WatchEvent,
+  type WatchOptions,
+  type WatchResult,
+  watchHls,
+} from "./watch-hls.js";

@@ -1,22 +1,32 @@
-import type { Stats } from "node:fs";
-import { readdir, realpath, stat } from "node:fs/promises";
-import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 import {
   assertContentId,
   assertSecretLengths,
   BlindcastCryptoError,
   bytesToHex,
-  createKeyDeriver,
   encryptSegment,
   IV_BYTES,
 } from "@blindcast/crypto";
 import { PackagerError, shown } from "./errors.js";
-import { checkMediaFile, readMediaFile, readPlaylistBytes, reason, writeInto } from "./files.js";
+import { checkMediaFile, readMediaFile, writeInto } from "./files.js";
+import { type InputSnapshot, isLive, readInput } from "./input.js";
 import { checkKeyUriBase } from "./key-uri-base.js";
-import { decodePlaylist, type ParsedPlaylist, parsePlaylist, rewriteMediaPlaylist } from "./playlist.js";
+import {
+  createKeyring,
+  type Epoch,
+  type EpochRule,
+  epochOf,
+  KEY_URI_PREFIX,
+  type Keyring,
+  keyUriOf,
+  publishedKeyUri,
+} from "./keys.js";
+import { LiveSession } from "./live.js";
+import { hasState } from "./live-state.js";
+import { checkOutput } from "./output.js";
+import { rewriteMediaPlaylist } from "./playlist.js";
 
-/** Where key URIs point by default: resolved by the player against its keyServerUrl. */
-export const KEY_URI_PREFIX = "blindcast://keys/";
+export { KEY_URI_PREFIX };
 
 export interface PackageOptions {
   /** The clear input: a media playlist, or a multivariant playlist with its media playlists. */
@@ -28,7 +38,9 @@ export interface PackageOptions {
   masterKey: Uint8Array;
   salt: Uint8Array;
   /**
-   * Start a new key epoch every this many segments. Default: never (every segment in epoch 0).
+   * Start a new key epoch every this many segments: a segment's epoch is
+   * `floor(mediaSequenceNumber / segmentsPerEpoch)`, so it does not depend on where a live window
+   * starts. Default: never (every segment in epoch 0).
    */
   segmentsPerEpoch?: number;
   /** Use the content key (`blindcast://keys/{contentId}`) instead of epoch keys. */
@@ -62,85 +74,63 @@ export interface PackageResult {
   segments: number;
   /** Distinct keys the stream uses, in order, as the playlists name them. */
   keyUris: string[];
-}
-
-interface MediaJob {
-  /** Relative to the input's folder. */
-  path: string;
-  parsed: ParsedPlaylist;
-  /** Each segment's file, relative to the input's folder. */
-  segments: string[];
-  /** Each init section's file, relative to the input's folder. */
-  maps: string[];
+  /**
+   * The input is live (a media playlist without `EXT-X-ENDLIST`): its current window was packaged
+   * and the output left live, without `EXT-X-ENDLIST`; `segments` counts the segments this run
+   * encrypted (those an earlier run published are kept as they are).
+   */
+  live: boolean;
 }
 
 /** How one segment file is encrypted; shared by every playlist that names the file. */
 interface SegmentPlan {
-  keyUri: string;
+  epoch: Epoch;
   iv: Uint8Array;
 }
 
 /**
  * Encrypts a clear HLS stream: every segment with AES-128-CBC (RFC 8216), keys named by
  * blindcast:// URIs and derived with the v1 contract, a fresh random IV written explicitly for
- * each segment. The input is validated completely before anything is written, and is never
- * overwritten.
+ * each segment. A segment's epoch comes from its media sequence number,
+ * `floor(sequence / segmentsPerEpoch)`. The input is validated completely before anything is
+ * written, and is never overwritten.
+ *
+ * A live input (a media playlist without `EXT-X-ENDLIST`), or an output folder holding a live
+ * run's state file, is packaged as one step of `watchHls`: the current window, left live, with
+ * the state recorded so that the next run continues it (`result.live`).
  */
 export async function packageHls(options: PackageOptions): Promise<PackageResult> {
   const { input, output, contentId } = checkOptions(options);
   const keyUriBase = options.keyUriBase === undefined ? undefined : checkKeyUriBase(options.keyUriBase);
-  const deriver = createKeyDeriver(options.masterKey, options.salt);
-  const perEpoch = options.segmentsPerEpoch ?? Number.POSITIVE_INFINITY;
-
-  const inputPath = resolve(input);
-  const inputDir = dirname(inputPath);
-  const topName = relative(inputDir, inputPath);
-  const top = parsePlaylist(await readPlaylist(inputPath, input), topName);
-
-  const jobs: MediaJob[] = [];
-  const mediaJob = (path: string, parsed: ParsedPlaylist): MediaJob => ({
-    path,
-    parsed,
-    segments: parsed.uris.map((uri) => join(dirname(path), localPath(uri, path))),
-    maps: parsed.mapUris.map((uri) => join(dirname(path), localPath(uri, path))),
-  });
-  if (top.kind === "media") {
-    jobs.push(mediaJob(topName, top));
-  } else {
-    const seen = new Set<string>();
-    for (const uri of top.uris) {
-      const path = normalize(localPath(uri, topName));
-      if (seen.has(path)) continue;
-      seen.add(path);
-      const parsed = parsePlaylist(await readPlaylist(join(inputDir, path), path), path);
-      if (parsed.kind !== "media") {
-        // Its variant playlists would otherwise be encrypted as if they were segments.
-        throw new PackagerError(
-          "UNSUPPORTED_INPUT",
-          `${topName} names ${shown(path)}, itself a multivariant playlist: a multivariant playlist may name only media playlists`,
-        );
-      }
-      jobs.push(mediaJob(path, parsed));
+  const rule: EpochRule = {
+    segmentsPerEpoch: options.segmentsPerEpoch,
+    contentKey: options.contentKey === true,
+  };
+  const snapshot = await readInput(input);
+  const outputDir = resolve(output);
+  const keyring = createKeyring(options, contentId);
+  try {
+    if (isLive(snapshot) || (await hasState(outputDir))) {
+      return await packageWindow(options, snapshot, outputDir, rule, keyUriBase, keyring);
     }
+    return await packageVod(options, snapshot, outputDir, rule, keyUriBase, keyring);
+  } finally {
+    await keyring.wipe();
   }
+}
+
+async function packageVod(
+  options: PackageOptions,
+  snapshot: InputSnapshot,
+  outputDir: string,
+  rule: EpochRule,
+  keyUriBase: string | undefined,
+  keyring: Keyring,
+): Promise<PackageResult> {
+  const { contentId } = options;
+  const { inputDir, topName, top, jobs, playlists, segmentFiles, mapFiles } = snapshot;
 
   // Validate every file before writing anything.
-  const playlists = new Set<string>([topName, ...jobs.map((job) => job.path)]);
-  const segmentFiles = new Set(jobs.flatMap((job) => job.segments));
-  const mapFiles = new Set(jobs.flatMap((job) => job.maps));
-  for (const path of [...segmentFiles, ...mapFiles]) {
-    if (playlists.has(path)) {
-      throw new PackagerError("UNSUPPORTED_INPUT", `${shown(path)} is named both as a playlist and as media`);
-    }
-    if (segmentFiles.has(path) && mapFiles.has(path)) {
-      // An init section stays clear and a segment is encrypted: one file cannot be both.
-      throw new PackagerError(
-        "UNSUPPORTED_INPUT",
-        `${shown(path)} is named both as an init section (EXT-X-MAP) and as a media segment`,
-      );
-    }
-  }
-  const files = new Set<string>([...playlists, ...segmentFiles, ...mapFiles]);
   const missing: string[] = [];
   for (const path of [...segmentFiles, ...mapFiles]) {
     if ((await checkMediaFile(join(inputDir, path), path)) === "missing") missing.push(path);
@@ -156,28 +146,20 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
       `${missing.length} file(s) named by the playlist are missing: ${list}`,
     );
   }
-  const outputDir = resolve(output);
-  await checkOutput(outputDir, inputDir, files, options.overwrite === true);
+  await checkOutput(
+    outputDir,
+    inputDir,
+    new Set([...playlists, ...segmentFiles, ...mapFiles]),
+    options.overwrite === true,
+  );
 
   const total = segmentFiles.size;
   let done = 0;
   const keyUris: string[] = [];
-  const keyUriOf = (index: number) => {
-    const uri = options.contentKey
-      ? `${KEY_URI_PREFIX}${contentId}`
-      : `${KEY_URI_PREFIX}${contentId}/${Math.floor(index / perEpoch)}`;
+  const keyUriFor = (epoch: Epoch) => {
+    const uri = publishedKeyUri(keyUriOf(contentId, epoch), keyUriBase);
     if (!keyUris.includes(uri)) keyUris.push(uri);
     return uri;
-  };
-  const keys = new Map<string, Promise<Uint8Array>>();
-  const keyFor = (uri: string) => {
-    let key = keys.get(uri);
-    if (!key) {
-      const epoch = uri.slice(KEY_URI_PREFIX.length + contentId.length + 1);
-      key = epoch === "" ? deriver.contentKey(contentId) : deriver.epochKey(contentId, Number(epoch));
-      keys.set(uri, key);
-    }
-    return key;
   };
 
   // A file named by several playlists (or twice by one) is encrypted once, by its first mention;
@@ -186,32 +168,33 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
   for (const job of jobs) {
     for (const [i, path] of job.segments.entries()) {
       if (!plans.has(path)) {
-        plans.set(path, { keyUri: keyUriOf(i), iv: crypto.getRandomValues(new Uint8Array(IV_BYTES)) });
+        plans.set(path, {
+          epoch: epochOf(job.parsed.mediaSequence + i, rule),
+          iv: crypto.getRandomValues(new Uint8Array(IV_BYTES)),
+        });
       }
     }
   }
-  const planOf = (job: MediaJob, i: number) => plans.get(job.segments[i] as string) as SegmentPlan;
-  const published = (keyUri: string) =>
-    keyUriBase === undefined ? keyUri : `${keyUriBase}/${keyUri.slice(KEY_URI_PREFIX.length)}`;
+  const planOf = (path: string) => plans.get(path) as SegmentPlan;
 
   const written = new Set<string>();
   for (const job of jobs) {
     const playlist = rewriteMediaPlaylist(
       job.parsed,
-      (i) => published(planOf(job, i).keyUri),
-      (i) => bytesToHex(planOf(job, i).iv),
+      (i) => keyUriFor(planOf(job.segments[i] as string).epoch),
+      (i) => bytesToHex(planOf(job.segments[i] as string).iv),
     );
     for (const path of job.maps) {
       if (written.has(path)) continue;
       written.add(path);
       await writeInto(outputDir, path, await readMediaFile(join(inputDir, path), path));
     }
-    for (const [i, path] of job.segments.entries()) {
+    for (const path of job.segments) {
       if (written.has(path)) continue;
       written.add(path);
-      const plan = planOf(job, i);
+      const plan = planOf(path);
       const clear = await readMediaFile(join(inputDir, path), path);
-      const encrypted = await encryptSegment(await keyFor(plan.keyUri), plan.iv, clear);
+      const encrypted = await encryptSegment(await keyring.keyFor(plan.epoch), plan.iv, clear);
       await writeInto(outputDir, path, encrypted);
       done++;
       options.onProgress?.({ segmentsDone: done, segmentsTotal: total, file: path });
@@ -219,17 +202,57 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
     await writeInto(outputDir, job.path, playlist);
   }
   if (top.kind === "multivariant") await writeInto(outputDir, topName, top.lines.join("\n"));
-  for (const key of keys.values()) (await key).fill(0);
 
   return {
     playlist: topName,
     mediaPlaylists: jobs.map((j) => j.path),
     segments: total,
-    keyUris: keyUris.map(published),
+    keyUris,
+    live: false,
   };
 }
 
-function checkOptions(options: PackageOptions): PackageOptions {
+/** A live input's current window, as one step of watchHls: left live, its state recorded. */
+async function packageWindow(
+  options: PackageOptions,
+  snapshot: InputSnapshot,
+  outputDir: string,
+  rule: EpochRule,
+  keyUriBase: string | undefined,
+  keyring: Keyring,
+): Promise<PackageResult> {
+  const session = await LiveSession.open(
+    {
+      input: options.input,
+      outputDir,
+      contentId: options.contentId,
+      rule,
+      keyUriBase,
+      keyring,
+      overwrite: options.overwrite === true,
+      prune: false,
+      onProgress: (segmentsDone, segmentsTotal, file) =>
+        options.onProgress?.({ segmentsDone, segmentsTotal, file }),
+    },
+    snapshot.topName,
+    snapshot.inputDir,
+  );
+  try {
+    const outcome = await session.step(snapshot);
+    return {
+      playlist: snapshot.topName,
+      mediaPlaylists: snapshot.jobs.map((j) => j.path),
+      segments: outcome.encrypted,
+      keyUris: outcome.keyUris,
+      live: !outcome.ended,
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+/** Refuses options that cannot describe a packaging run (shared by packageHls and watchHls). */
+export function checkOptions<T extends PackageOptions>(options: T): T {
   if (typeof options !== "object" || options === null) throw invalid("options are required");
   if (typeof options.input !== "string" || options.input === "")
     throw invalid("input (the playlist path) is required");
@@ -248,90 +271,6 @@ function checkOptions(options: PackageOptions): PackageOptions {
   if (n !== undefined && options.contentKey)
     throw invalid("segmentsPerEpoch and contentKey exclude each other");
   return options;
-}
-
-/** A URI as a path inside the input folder; URLs and paths leaving the folder are refused. */
-function localPath(uri: string, from: string): string {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || isAbsolute(uri) || uri.includes("?") || uri.includes("#")) {
-    throw new PackagerError(
-      "UNSUPPORTED_INPUT",
-      `${from} names "${shown(uri)}": the packager needs relative paths to local files`,
-    );
-  }
-  let path: string;
-  try {
-    path = decodeURIComponent(uri);
-  } catch {
-    throw new PackagerError(
-      "UNSUPPORTED_INPUT",
-      `${from} names "${shown(uri)}", which is not a valid URI: a % must begin an escape of UTF-8 (%25 for a literal %)`,
-    );
-  }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  if (/[\u0000-\u001f\u007f]/.test(path)) {
-    throw new PackagerError(
-      "UNSUPPORTED_INPUT",
-      `${from} names "${shown(uri)}", a file name with control characters`,
-    );
-  }
-  if (path.split(/[\\/]/).includes("..")) {
-    throw new PackagerError("UNSUPPORTED_INPUT", `${from} names "${shown(uri)}", outside the input's folder`);
-  }
-  return path;
-}
-
-async function checkOutput(outputDir: string, inputDir: string, inputFiles: Set<string>, overwrite: boolean) {
-  let realInput: string;
-  try {
-    realInput = await realpath(inputDir);
-  } catch (error) {
-    throw new PackagerError(
-      "INPUT_UNREADABLE",
-      `cannot read the input's folder ${inputDir}: ${reason(error)}`,
-    );
-  }
-  const unusable = (why: string) => new PackagerError("OUTPUT_UNUSABLE", `output ${outputDir}: ${why}`);
-  let stats: Stats | undefined;
-  try {
-    stats = await stat(outputDir);
-  } catch (error) {
-    // A missing folder is created; anything else in the way (a file on its path, a link loop) is not.
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw unusable(reason(error));
-  }
-  let realOutput = outputDir;
-  if (stats) {
-    if (!stats.isDirectory()) throw unusable("it exists and is not a folder");
-    let entries: string[];
-    try {
-      realOutput = await realpath(outputDir);
-      entries = await readdir(outputDir);
-    } catch (error) {
-      throw unusable(reason(error));
-    }
-    if (entries.length > 0 && !overwrite) {
-      throw new PackagerError(
-        "OUTPUT_NOT_EMPTY",
-        `output folder ${outputDir} is not empty (pass overwrite / --force to write into it)`,
-      );
-    }
-  }
-  // Written files keep their relative paths, so they collide with inputs exactly when the folders match.
-  if (realOutput === realInput) {
-    throw new PackagerError(
-      "WOULD_OVERWRITE_INPUT",
-      "output folder is the input's folder: the packager never overwrites its input",
-    );
-  }
-  for (const file of inputFiles) {
-    const target = join(realOutput, file);
-    if (target.startsWith(realInput + sep) && inputFiles.has(relative(realInput, target))) {
-      throw new PackagerError("WOULD_OVERWRITE_INPUT", `writing ${file} would overwrite an input file`);
-    }
-  }
-}
-
-async function readPlaylist(path: string, name: string): Promise<string> {
-  return decodePlaylist(await readPlaylistBytes(path, name), name);
 }
 
 function invalid(message: string): PackagerError {

@@ -8,7 +8,14 @@ export interface ParsedPlaylist {
   uris: string[];
   /** Media: `EXT-X-MAP` init section URIs. */
   mapUris: string[];
+  /** Media: the first segment's media sequence number (`EXT-X-MEDIA-SEQUENCE`, default 0). */
   mediaSequence: number;
+  /** Media: each segment's `EXTINF` duration in seconds (0 where it cannot be read). */
+  durations: number[];
+  /** Media: `EXT-X-TARGETDURATION` in seconds, when given. */
+  targetDuration: number | undefined;
+  /** Media: the playlist is complete (`EXT-X-ENDLIST`); without it the stream is live. */
+  ended: boolean;
 }
 
 const URI_ATTRIBUTE = /URI="([^"]*)"/;
@@ -61,7 +68,10 @@ export function parsePlaylist(text: string, name: string): ParsedPlaylist {
   }
   const uris: string[] = [];
   const mapUris: string[] = [];
+  const durations: number[] = [];
   let mediaSequence = 0;
+  let targetDuration: number | undefined;
+  let ended = false;
   let expectUri = false;
   for (const [i, raw] of lines.entries()) {
     const line = raw.trim();
@@ -76,6 +86,11 @@ export function parsePlaylist(text: string, name: string): ParsedPlaylist {
             `${where}: EXT-X-MEDIA-SEQUENCE is not a whole number`,
           );
         }
+      } else if (line.startsWith("#EXT-X-TARGETDURATION:")) {
+        const seconds = Number(line.slice("#EXT-X-TARGETDURATION:".length));
+        if (Number.isFinite(seconds) && seconds > 0) targetDuration = seconds;
+      } else if (line === "#EXT-X-ENDLIST") {
+        ended = true;
       } else if (line.startsWith("#EXT-X-KEY:") || line.startsWith("#EXT-X-SESSION-KEY:")) {
         if (!/METHOD=NONE(,|$)/.test(line)) {
           throw new PackagerError(
@@ -100,7 +115,11 @@ export function parsePlaylist(text: string, name: string): ParsedPlaylist {
         mapUris.push(uriAttribute(line, where));
       } else if (line.startsWith("#EXT-X-MEDIA:") && URI_ATTRIBUTE.test(line)) {
         uris.push(uriAttribute(line, where));
-      } else if (line.startsWith("#EXT-X-STREAM-INF") || line.startsWith("#EXTINF")) {
+      } else if (line.startsWith("#EXTINF")) {
+        const seconds = Number.parseFloat(line.slice("#EXTINF:".length));
+        durations.push(Number.isFinite(seconds) && seconds > 0 ? seconds : 0);
+        expectUri = true;
+      } else if (line.startsWith("#EXT-X-STREAM-INF")) {
         expectUri = true;
       }
       continue;
@@ -118,7 +137,16 @@ export function parsePlaylist(text: string, name: string): ParsedPlaylist {
   if (uris.length === 0) {
     throw new PackagerError("MALFORMED_PLAYLIST", `${name} has no segments and no variant streams`);
   }
-  return { kind: multivariant ? "multivariant" : "media", lines, uris, mapUris, mediaSequence };
+  return {
+    kind: multivariant ? "multivariant" : "media",
+    lines,
+    uris,
+    mapUris,
+    mediaSequence,
+    durations,
+    targetDuration,
+    ended,
+  };
 }
 
 function uriAttribute(line: string, where: string): string {

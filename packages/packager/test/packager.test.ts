@@ -76,6 +76,7 @@ describe("packageHls", () => {
       mediaPlaylists: ["index.m3u8"],
       segments: 8,
       keyUris: [0, 1, 2, 3].map((e) => `blindcast://keys/demo-sample/${e}`),
+      live: false,
     });
     expect(readFileSync(join(work, "out/master.m3u8"), "utf8")).toBe(
       readFileSync(join(SAMPLE, "master.m3u8"), "utf8"),
