@@ -130,7 +130,7 @@ async function watch(
     const written = join(options.output, result.playlist);
     console.error(
       result.ended
-        ? `blindcast-pack: the input ended: wrote ${written} with #EXT-X-ENDLIST; ${result.segments} segment(s) encrypted by this run`
+        ? `blindcast-pack: the input ended (#EXT-X-ENDLIST): wrote the final ${written}; ${result.segments} segment(s) encrypted by this run`
         : `blindcast-pack: stopped; ${written} stays live, ${result.segments} segment(s) encrypted by this run; run the same command to continue`,
     );
     return 0;

@@ -92,7 +92,9 @@ describe("blindcast-pack --watch", () => {
     expect(ended.code).toBe(0);
     expect(ended.stderr).toContain("blindcast-pack: continuing: 3 published segment(s) kept as they are");
     expect(ended.stderr).not.toContain("live0.ts (sequence");
-    expect(ended.stderr).toMatch(/the input ended: wrote .*index.m3u8 with #EXT-X-ENDLIST; 3 segment\(s\)/);
+    expect(ended.stderr).toMatch(
+      /the input ended \(#EXT-X-ENDLIST\): wrote the final .*index.m3u8; 3 segment\(s\)/,
+    );
     expect(ended.stderr).not.toContain(env.MASTER_KEY);
     expect(readFileSync(join(output, "live0.ts")).equals(kept)).toBe(true);
     const playlist = readFileSync(join(output, "index.m3u8"), "utf8");
