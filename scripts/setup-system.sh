@@ -3,6 +3,8 @@
 #   chromium     the browser the end-to-end tests drive (never a downloaded browser build)
 #   postgresql   the server binaries for throwaway test clusters (scripts/pg-cluster.mjs);
 #                no system service is used
+#   ffmpeg       the reference HLS client: packages/packager/test/ffmpeg.test.ts makes clear
+#                streams with it and checks that it decrypts the packaged ones
 #   podman, debootstrap
 #                the container image test (test/image): podman builds deploy/docker/Dockerfile,
 #                debootstrap makes the Debian base it builds on (scripts/container-base.mjs)
@@ -13,8 +15,8 @@
 #                (test/support/moto-server.ts). When python3 cannot import moto and boto3, or
 #                moto_server is not on PATH, they go into a virtualenv from PyPI, moto_server
 #                linked as /usr/local/bin/moto_server
-# Uses sudo when not root. Set CHROMIUM_PATH, PG_BIN, CFN_LINT or MOTO_SERVER to use ones
-# installed elsewhere.
+# Uses sudo when not root. Set CHROMIUM_PATH, PG_BIN, FFMPEG_PATH, CFN_LINT or MOTO_SERVER to use
+# ones installed elsewhere.
 set -e
 missing=""
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
@@ -23,6 +25,11 @@ if [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ]; then
   :
 elif ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing="$missing postgresql"
+fi
+if [ -n "${FFMPEG_PATH:-}" ] && [ -x "$FFMPEG_PATH" ]; then
+  :
+elif ! command -v ffmpeg >/dev/null 2>&1; then
+  missing="$missing ffmpeg"
 fi
 command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
@@ -49,7 +56,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if [ -n "$missing" ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup-system: missing:$missing; install them with your package manager (or set CHROMIUM_PATH / PG_BIN)" >&2
+    echo "setup-system: missing:$missing; install them with your package manager (or set CHROMIUM_PATH / PG_BIN / FFMPEG_PATH)" >&2
     exit 1
   fi
   echo "setup-system: installing$missing from Debian's packages" >&2

@@ -5,10 +5,12 @@ import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { PackagerError } from "./errors.js";
 import { packageHls } from "./package-hls.js";
 
-const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--force]
+const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-uri-base <url>] [--force]
 
 Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. MASTER_KEY and SALT (hex) come
-from the environment, as for the key server.`;
+from the environment, as for the key server. Key URIs are blindcast://keys/{contentId}/{epoch}
+(for the Blindcast player), or with --key-uri-base https://keys.example.com/keys the key server's
+own URLs, {url}/{contentId}/{epoch}, for clients that fetch keys themselves (ffmpeg, native players).`;
 
 async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -51,6 +53,7 @@ async function main(): Promise<number> {
       salt,
       ...(perEpochText ? { segmentsPerEpoch: Number(perEpochText) } : {}),
       contentKey: args.values["content-key"] === true,
+      ...(args.values["key-uri-base"] !== undefined ? { keyUriBase: args.values["key-uri-base"] } : {}),
       overwrite: args.values.force === true,
       onProgress: ({ segmentsDone, segmentsTotal }) => {
         const now = Date.now();
@@ -73,6 +76,16 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * Anything that is not a refusal is a bug in the packager: reported in one line (a stack trace
+ * says nothing to someone packaging a stream) and still a failure.
+ */
+function unexpected(error: unknown): number {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  console.error(`blindcast-pack: unexpected error (please report it): ${message.replace(/\s+/g, " ")}`);
+  return 1;
+}
+
 function parse() {
   return parseArgs({
     allowPositionals: true,
@@ -80,6 +93,7 @@ function parse() {
       "content-id": { type: "string" },
       "segments-per-epoch": { type: "string" },
       "content-key": { type: "boolean" },
+      "key-uri-base": { type: "string" },
       force: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -102,4 +116,8 @@ function hexVariable(name: string): Uint8Array {
   }
 }
 
-process.exitCode = await main();
+// Also for errors thrown outside main's promise chain (an event handler, a stray rejection).
+for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+  process.on(event, (error: unknown) => process.exit(unexpected(error)));
+}
+process.exitCode = await main().catch(unexpected);
