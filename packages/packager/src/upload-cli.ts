@@ -83,10 +83,7 @@ async function main(): Promise<number> {
     }
     if (error.code === "INVALID_OPTIONS" || error.code === "INVALID_FOLDER") return usage(error.message);
     console.error(`${NAME}: failed (${error.code}): ${error.message}`);
-    const shown = error.failed.slice(0, 20);
-    for (const f of shown) console.error(`  ${f.path}: ${f.reason}`);
-    if (error.failed.length > shown.length)
-      console.error(`  … and ${error.failed.length - shown.length} more`);
+    for (const line of failureLines(error.failed)) console.error(line);
     if (error.uploaded.length + error.skipped.length > 0) {
       console.error(
         `${NAME}: ${error.uploaded.length} uploaded and ${error.skipped.length} already there; run again to resume`,
@@ -94,6 +91,21 @@ async function main(): Promise<number> {
     }
     return 1;
   }
+}
+
+/**
+ * One line per failed file, or per reason shared by several (a refused token fails them all
+ * alike); at most 20 lines, for a folder of thousands.
+ */
+function failureLines(failed: readonly { path: string; reason: string }[]): string[] {
+  const byReason = new Map<string, string[]>();
+  for (const { path, reason } of failed) byReason.set(reason, [...(byReason.get(reason) ?? []), path]);
+  const lines = [...byReason].map(([reason, paths]) =>
+    paths.length === 1
+      ? `  ${paths[0]}: ${reason}`
+      : `  ${paths.length} files (${paths.slice(0, 3).join(", ")}${paths.length > 3 ? ", …" : ""}): ${reason}`,
+  );
+  return lines.length > 20 ? [...lines.slice(0, 20), `  … and ${lines.length - 20} more`] : lines;
 }
 
 function parse() {

@@ -33,7 +33,11 @@ export interface UploadFailure {
   reason: string;
 }
 
-/** What a failed run did, complete: every file of the plan is in exactly one of the three lists. */
+/**
+ * What a failed run did, complete: every file it was to upload is in exactly one of the three
+ * lists. All three are empty when it was refused before sending anything (options, folder,
+ * playlists naming missing files).
+ */
 export interface UploadOutcome {
   /** Files written by this run. */
   uploaded: string[];

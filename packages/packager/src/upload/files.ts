@@ -30,7 +30,7 @@ export const UPLOADABLE_EXTENSIONS: readonly string[] = [
 export const MAX_UPLOAD_FILE_BYTES = 1024 * 1024 * 1024;
 
 /** The key server's limit on a path (relative to the content id). */
-const MAX_PATH_LENGTH = 512;
+const MAX_PATH_LENGTH = 256;
 const PATH_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/;
 
 export interface LocalFile {

@@ -278,6 +278,9 @@ async function sendFile(
   upcoming: () => PlannedFile[],
   onRetry: (notice: RetryNotice) => void,
 ): Promise<"uploaded" | "skipped"> {
+  // URLs first: the first worker of a level asks for a whole batch before any other worker
+  // runs, and the others find their files in it.
+  let presigned = await urls.get(file, upcoming);
   let data: Buffer;
   try {
     data = await readFile(file.absolute);
@@ -287,7 +290,6 @@ async function sendFile(
   if (data.length !== file.size) {
     throw new FileFailure(`changed while uploading (${file.size} bytes when listed, ${data.length} now)`);
   }
-  let presigned = await urls.get(file, upcoming);
   if (settings.resume && presigned.head && (await sameInStorage(presigned.head, data, settings)))
     return "skipped";
 
