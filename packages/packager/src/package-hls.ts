@@ -3,28 +3,49 @@ import { access, mkdir, readdir, readFile, realpath, stat, writeFile } from "nod
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import {
   assertContentId,
-  assertSecretLengths,
   BlindcastCryptoError,
   bytesToHex,
-  createKeyDeriver,
   encryptSegment,
   IV_BYTES,
 } from "@blindcast/crypto";
 import { PackagerError } from "./errors.js";
+import { checkSourceKeys, createMasterKeySource, type KeyId, type KeySource } from "./key-source.js";
 import { type ParsedPlaylist, parsePlaylist, rewriteMediaPlaylist } from "./playlist.js";
 
 /** Where key URIs point: resolved by the player against its keyServerUrl. */
 export const KEY_URI_PREFIX = "blindcast://keys/";
 
-export interface PackageOptions {
+/**
+ * What `packageHls` takes: where the stream is and how to cut it into epochs, and where its keys
+ * come from: the master key and salt (`masterKey`, `salt`), or a `KeySource` (`keys`), e.g.
+ * `createKeyServerKeySource` for a publisher who has a token and no master key.
+ */
+export type PackageOptions = PackageStreamOptions & (PackageMasterKeyOptions | PackageKeySourceOptions);
+
+/** Keys derived here from the key server's master key and salt. */
+export interface PackageMasterKeyOptions {
+  /** The key server's MASTER_KEY: at least 16 bytes (32 recommended). */
+  masterKey: Uint8Array;
+  /** The key server's SALT: at least 16 bytes. */
+  salt: Uint8Array;
+  keys?: undefined;
+}
+
+/** Keys from a source: `createKeyServerKeySource(…)`, or your own `KeySource`. */
+export interface PackageKeySourceOptions {
+  /** Asked once, before anything is written, for every key the stream needs. */
+  keys: KeySource;
+  masterKey?: undefined;
+  salt?: undefined;
+}
+
+export interface PackageStreamOptions {
   /** The clear input: a media playlist, or a multivariant playlist with its media playlists. */
   input: string;
   /** Folder to write the encrypted stream to; created if missing. */
   output: string;
   /** The id the key server derives this content's keys from. */
   contentId: string;
-  masterKey: Uint8Array;
-  salt: Uint8Array;
   /**
    * Start a new key epoch every this many segments. Default: never (every segment in epoch 0).
    */
@@ -66,8 +87,7 @@ interface MediaJob {
  * overwritten.
  */
 export async function packageHls(options: PackageOptions): Promise<PackageResult> {
-  const { input, output, contentId } = checkOptions(options);
-  const deriver = createKeyDeriver(options.masterKey, options.salt);
+  const { input, output, contentId, source } = checkOptions(options);
   const perEpoch = options.segmentsPerEpoch ?? Number.POSITIVE_INFINITY;
 
   const inputPath = resolve(input);
@@ -117,42 +137,42 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
     if (!keyUris.includes(uri)) keyUris.push(uri);
     return uri;
   };
-  const keys = new Map<string, Promise<Uint8Array>>();
-  const keyFor = (uri: string) => {
-    let key = keys.get(uri);
-    if (!key) {
-      const epoch = uri.slice(KEY_URI_PREFIX.length + contentId.length + 1);
-      key = epoch === "" ? deriver.contentKey(contentId) : deriver.epochKey(contentId, Number(epoch));
-      keys.set(uri, key);
+  // Every key the stream needs, known before anything is encrypted: each media playlist counts
+  // its segments from 0, so the longest one names every epoch.
+  const longest = Math.max(...jobs.map((job) => job.parsed.uris.length));
+  const epochs = perEpoch === Number.POSITIVE_INFINITY ? 1 : Math.ceil(longest / perEpoch);
+  const ids: KeyId[] = options.contentKey ? ["content"] : Array.from({ length: epochs }, (_, e) => e);
+  const keys = checkSourceKeys(source, ids, await source.getKeys(contentId, ids));
+  try {
+    const keyOf = (index: number) =>
+      keys.get(options.contentKey ? "content" : Math.floor(index / perEpoch)) as Uint8Array;
+    for (const job of jobs) {
+      const jobDir = dirname(job.path);
+      const ivs = job.parsed.uris.map(() => crypto.getRandomValues(new Uint8Array(IV_BYTES)));
+      const playlist = rewriteMediaPlaylist(job.parsed, keyUriOf, (i) => bytesToHex(ivs[i] as Uint8Array));
+      for (const map of job.parsed.mapUris) {
+        const path = join(jobDir, localPath(map, job.path));
+        await writeInto(outputDir, path, await readFile(join(inputDir, path)));
+      }
+      for (const [i, uri] of job.parsed.uris.entries()) {
+        const path = join(jobDir, localPath(uri, job.path));
+        const clear = await readFile(join(inputDir, path));
+        const encrypted = await encryptSegment(keyOf(i), ivs[i] as Uint8Array, clear);
+        await writeInto(outputDir, path, encrypted);
+        done++;
+        options.onProgress?.({ segmentsDone: done, segmentsTotal: total, file: path });
+      }
+      await writeInto(outputDir, job.path, playlist);
     }
-    return key;
-  };
-
-  for (const job of jobs) {
-    const jobDir = dirname(job.path);
-    const ivs = job.parsed.uris.map(() => crypto.getRandomValues(new Uint8Array(IV_BYTES)));
-    const playlist = rewriteMediaPlaylist(job.parsed, keyUriOf, (i) => bytesToHex(ivs[i] as Uint8Array));
-    for (const map of job.parsed.mapUris) {
-      const path = join(jobDir, localPath(map, job.path));
-      await writeInto(outputDir, path, await readFile(join(inputDir, path)));
-    }
-    for (const [i, uri] of job.parsed.uris.entries()) {
-      const path = join(jobDir, localPath(uri, job.path));
-      const clear = await readFile(join(inputDir, path));
-      const encrypted = await encryptSegment(await keyFor(keyUriOf(i)), ivs[i] as Uint8Array, clear);
-      await writeInto(outputDir, path, encrypted);
-      done++;
-      options.onProgress?.({ segmentsDone: done, segmentsTotal: total, file: path });
-    }
-    await writeInto(outputDir, job.path, playlist);
+    if (top.kind === "multivariant") await writeInto(outputDir, topName, top.lines.join("\n"));
+  } finally {
+    for (const key of keys.values()) key.fill(0);
   }
-  if (top.kind === "multivariant") await writeInto(outputDir, topName, top.lines.join("\n"));
-  for (const key of keys.values()) (await key).fill(0);
 
   return { playlist: topName, mediaPlaylists: jobs.map((j) => j.path), segments: total, keyUris };
 }
 
-function checkOptions(options: PackageOptions): PackageOptions {
+function checkOptions(options: PackageOptions): PackageOptions & { source: KeySource } {
   if (typeof options !== "object" || options === null) throw invalid("options are required");
   if (typeof options.input !== "string" || options.input === "")
     throw invalid("input (the playlist path) is required");
@@ -160,17 +180,28 @@ function checkOptions(options: PackageOptions): PackageOptions {
     throw invalid("output (a folder) is required");
   try {
     assertContentId(options.contentId);
-    assertSecretLengths(options.masterKey, options.salt);
   } catch (error) {
     if (error instanceof BlindcastCryptoError) throw invalid(error.message);
     throw error;
+  }
+  let source: KeySource;
+  if (options.keys !== undefined) {
+    if (options.masterKey !== undefined || options.salt !== undefined) {
+      throw invalid("give either keys or masterKey and salt, not both");
+    }
+    if (typeof options.keys?.getKeys !== "function") {
+      throw invalid("keys must be a KeySource, e.g. createKeyServerKeySource({ url, token })");
+    }
+    source = options.keys;
+  } else {
+    source = createMasterKeySource({ masterKey: options.masterKey, salt: options.salt });
   }
   const n = options.segmentsPerEpoch;
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1))
     throw invalid("segmentsPerEpoch must be a positive integer");
   if (n !== undefined && options.contentKey)
     throw invalid("segmentsPerEpoch and contentKey exclude each other");
-  return options;
+  return { ...options, source };
 }
 
 /** A URI as a path inside the input folder; URLs and paths leaving the folder are refused. */
