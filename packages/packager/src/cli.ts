@@ -14,7 +14,10 @@ Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. The keys come f
   --key-server <url> and a publisher's token in the environment variable BLINDCAST_TOKEN:
     fetched from the key server, so no master key is needed. <url> is the key server's keys URL,
     the player's keyServerUrl (https://keys.example.com/keys); http:// only to localhost.
-Setting MASTER_KEY or SALT together with --key-server is refused: choose one.`;
+Setting MASTER_KEY or SALT together with --key-server is refused: choose one.
+
+Exit status: 0 written; 1 packaging failed (the input, or the key server refused or could not be
+reached); 2 bad arguments or environment.`;
 
 /** The publisher's token: from the environment only, never a flag (flags show in ps and shell history). */
 const TOKEN_VARIABLE = "BLINDCAST_TOKEN";

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from "node:net";
-import { isValidContentId } from "@blindcast/crypto";
+import { isValidContentId, isValidEpoch } from "@blindcast/crypto";
 import { type KeyServerFailure, PackagerError, type PackagerErrorCode } from "./errors.js";
 import type { KeyId, KeySource } from "./key-source.js";
 
@@ -125,6 +125,13 @@ export function createKeyServerKeySource(options: KeyServerKeySourceOptions): Ke
     async getKeys(contentId, ids) {
       if (!isValidContentId(contentId)) {
         throw new PackagerError("INVALID_OPTIONS", `invalid contentId ${JSON.stringify(contentId)}`);
+      }
+      const bad = ids.find((id) => id !== "content" && !isValidEpoch(id));
+      if (bad !== undefined) {
+        throw new PackagerError(
+          "INVALID_OPTIONS",
+          `invalid key id ${JSON.stringify(bad)}: an epoch (0 to 4294967295) or "content"`,
+        );
       }
       const unique = [...new Set(ids)];
       const keys = new Map<KeyId, Uint8Array>();
