@@ -3,13 +3,16 @@
 #   chromium     the browser the end-to-end tests drive (never a downloaded browser build)
 #   postgresql   the server binaries for throwaway test clusters (scripts/pg-cluster.mjs);
 #                no system service is used
+#   ffmpeg       the reference HLS client: packages/packager/test/ffmpeg.test.ts makes clear
+#                streams with it and checks that it decrypts the packaged ones
 #   podman, debootstrap
 #                the container image test (test/image): podman builds deploy/docker/Dockerfile,
 #                debootstrap makes the Debian base it builds on (scripts/container-base.mjs)
 #   cfn-lint     the CloudFormation linter test/templates.test.ts runs on deploy/'s templates.
 #                Debian has no package of it, so it goes into a virtualenv (python3-venv, from
 #                Debian) from PyPI, linked as /usr/local/bin/cfn-lint
-# Uses sudo when not root. Set CHROMIUM_PATH, PG_BIN or CFN_LINT to use ones installed elsewhere.
+# Uses sudo when not root. Set CHROMIUM_PATH, PG_BIN, FFMPEG_PATH or CFN_LINT to use ones installed
+# elsewhere.
 set -e
 missing=""
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
@@ -18,6 +21,11 @@ if [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/initdb" ]; then
   :
 elif ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing="$missing postgresql"
+fi
+if [ -n "${FFMPEG_PATH:-}" ] && [ -x "$FFMPEG_PATH" ]; then
+  :
+elif ! command -v ffmpeg >/dev/null 2>&1; then
+  missing="$missing ffmpeg"
 fi
 command -v podman >/dev/null 2>&1 || missing="$missing podman"
 command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
@@ -34,7 +42,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 if [ -n "$missing" ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "setup-system: missing:$missing; install them with your package manager (or set CHROMIUM_PATH / PG_BIN)" >&2
+    echo "setup-system: missing:$missing; install them with your package manager (or set CHROMIUM_PATH / PG_BIN / FFMPEG_PATH)" >&2
     exit 1
   fi
   echo "setup-system: installing$missing from Debian's packages" >&2

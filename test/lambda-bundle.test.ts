@@ -127,6 +127,107 @@ describe("the keys bundle (deploy/handlers/keys.ts) on the Lambda runtime's Node
   });
 });
 
+describe("the keys bundle with PUBLISH_BUCKET (the template's PublishBucket) on the runtime's Node", () => {
+  // What Lambda puts in a function's environment: its region and its role's temporary credentials.
+  const ROLE = {
+    AWS_REGION: "eu-west-1",
+    AWS_ACCESS_KEY_ID: "ASIAEXAMPLEROLEKEY01",
+    AWS_SECRET_ACCESS_KEY: "role-secret/For+Tests=0123456789abcdef",
+    AWS_SESSION_TOKEN: "IQoJb3JpZ2luX2VjEXAMPLE/+session==",
+  };
+  let lambda: LambdaProcess;
+  beforeAll(async () => {
+    lambda = await start(build("keys"), {
+      ...ENV,
+      ...ROLE,
+      PUBLISH_BUCKET: "media-bucket",
+      PUBLISH_PREFIX: "streams",
+    });
+  }, 60_000);
+  afterAll(() => lambda?.close());
+
+  const publisher = () =>
+    new SignJWT({ scope: "blindcast:publish" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("publisher-1")
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(JWT_SECRET));
+
+  it("signs uploads with the role's credentials (equal to botocore's URL), and refuses viewers", async () => {
+    const body = JSON.stringify({ files: [{ path: "v0/seg0.ts", size: 1234 }] });
+    const path = "/keys/publish/movie-42/uploads";
+    const answer = await lambda.invoke(request({ method: "POST", path, token: await publisher(), body }));
+    expect(answer.statusCode).toBe(200);
+    const upload = (json(answer).uploads as { url: string }[])[0] as { url: string };
+    const amzDate = new URL(upload.url).searchParams.get("X-Amz-Date");
+    const oracle = execFileSync(
+      process.env.BLINDCAST_PYTHON ?? "python3",
+      [`${root}packages/keys-lambda/test/support/botocore-presign.py`],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+        input: JSON.stringify([
+          {
+            bucket: "media-bucket",
+            key: "streams/movie-42/v0/seg0.ts",
+            region: "eu-west-1",
+            endpoint: null,
+            pathStyle: false,
+            accessKeyId: ROLE.AWS_ACCESS_KEY_ID,
+            secretAccessKey: ROLE.AWS_SECRET_ACCESS_KEY,
+            sessionToken: ROLE.AWS_SESSION_TOKEN,
+            method: "PUT",
+            contentType: "video/mp2t",
+            contentLength: 1234,
+            expires: 900,
+            amzDate,
+          },
+        ]),
+      },
+    );
+    expect([upload.url]).toEqual(JSON.parse(oracle));
+
+    const viewer = await token("viewer-1");
+    const refused = await lambda.invoke(request({ method: "POST", path, token: viewer, body }));
+    expect(refused.statusCode).toBe(403);
+    expect(json(refused).code).toBe("publisher_required");
+    const keys = await lambda.invoke(
+      request({ method: "POST", path: "/keys/publish/movie-42/keys", token: viewer, body: '{"keys":[7]}' }),
+    );
+    expect(keys.statusCode).toBe(403);
+    const packaging = await lambda.invoke(
+      request({
+        method: "POST",
+        path: "/keys/publish/movie-42/keys",
+        token: await publisher(),
+        body: '{"keys":[7]}',
+      }),
+    );
+    expect(packaging.statusCode).toBe(200);
+    const [first] = json(packaging).keys as { key: string }[];
+    expect(bytesToHex(new Uint8Array(Buffer.from(first?.key ?? "", "base64")))).toBe(vector.key);
+    auditOf(lambda, [ROLE.AWS_SECRET_ACCESS_KEY, vector.key]);
+  });
+
+  it("leaves publishing off without PUBLISH_BUCKET (404 publishing_disabled)", async () => {
+    const off = await start(build("keys"), ENV);
+    try {
+      const answer = await off.invoke(
+        request({
+          method: "POST",
+          path: "/keys/publish/m/keys",
+          token: await publisher(),
+          body: '{"keys":[0]}',
+        }),
+      );
+      expect(answer.statusCode).toBe(404);
+      expect(json(answer).code).toBe("publishing_disabled");
+    } finally {
+      off.close();
+    }
+  });
+});
+
 describe("the keys bundle answers every event source AWS sends, on the runtime's Node", () => {
   let lambda: LambdaProcess;
   beforeAll(async () => {

@@ -7,13 +7,17 @@ import { createJwtAuthenticator } from "@blindcast/keys/jwt";
 import { createLambdaKeyServer } from "@blindcast/keys/lambda";
 import { createPostgresLeaseStore } from "@blindcast/keys/lease-postgres";
 import { optionalIntegerEnv, requiredEnv } from "./env.js";
+import { publishFromLambdaEnv } from "./publish-env.js";
 
 // Read before the store exists, so a misconfigured function fails without touching the database.
 const masterKey = hexToBytes(requiredEnv("MASTER_KEY"));
 const salt = hexToBytes(requiredEnv("SALT"));
 const corsOrigins = requiredEnv("CORS_ORIGINS");
 // The viewer who owns a lease is the token's `sub`, verified (HS256, JWT_SECRET) on every request.
-const authenticate = createJwtAuthenticator({ secret: requiredEnv("JWT_SECRET") });
+const authenticate = createJwtAuthenticator({
+  secret: requiredEnv("JWT_SECRET"),
+  publisherScope: process.env.JWT_PUBLISHER_SCOPE?.trim() || "blindcast:publish",
+});
 const maxConcurrentLeases = optionalIntegerEnv("MAX_CONCURRENT_LEASES");
 const leaseTtlSeconds = optionalIntegerEnv("LEASE_TTL_SECONDS");
 
@@ -27,6 +31,8 @@ export const handler = createLambdaKeyServer({
   salt,
   corsOrigins,
   authenticate,
+  // Publisher routes only when PUBLISH_BUCKET is set (see keys.ts).
+  publish: publishFromLambdaEnv(),
   leaseStore,
   maxConcurrentLeases, // unset: no cap
   leaseTtlSeconds, // unset: 60 s

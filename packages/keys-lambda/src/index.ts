@@ -20,9 +20,18 @@ export {
   type KeyServerOptions,
   MAX_BODY_BYTES,
   MAX_LEASE_TTL_SECONDS,
+  MAX_PUBLISH_BODY_BYTES,
   MIN_LEASE_TTL_SECONDS,
+  type PublishIdentity,
   type RouteName,
 } from "./core/options.js";
+export * from "./core/publish/options.js";
+export { UPLOAD_CONTENT_TYPES, uploadContentType, uploadPathProblem } from "./core/publish/paths.js";
+export type {
+  PresignedUpload,
+  PresignResponseBody,
+  PublishKeysResponseBody,
+} from "./core/publish/routes.js";
 export type { ErrorCode, KeyServerResponse } from "./core/response.js";
 export {
   type CreateLeaseInput,

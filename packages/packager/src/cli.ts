@@ -7,7 +7,7 @@ import { createKeyServerKeySource } from "./key-server-source.js";
 import type { KeySource } from "./key-source.js";
 import { type PackageKeySourceOptions, type PackageMasterKeyOptions, packageHls } from "./package-hls.js";
 
-const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-server <url>] [--force]
+const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-uri-base <url>] [--key-server <url>] [--force]
 
 Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. The keys come from one of:
   MASTER_KEY and SALT (hex) in the environment, as for the key server: derived here.
@@ -15,6 +15,10 @@ Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. The keys come f
     fetched from the key server, so no master key is needed. <url> is the key server's keys URL,
     the player's keyServerUrl (https://keys.example.com/keys); http:// only to localhost.
 Setting MASTER_KEY or SALT together with --key-server is refused: choose one.
+
+Key URIs are blindcast://keys/{contentId}/{epoch} (for the Blindcast player), or with
+--key-uri-base https://keys.example.com/keys the key server's own URLs, {url}/{contentId}/{epoch},
+for clients that fetch keys themselves (ffmpeg, native players).
 
 Exit status: 0 written; 1 packaging failed (the input, or the key server refused or could not be
 reached); 2 bad arguments or environment.`;
@@ -60,6 +64,7 @@ async function main(): Promise<number> {
       ...keys,
       ...(perEpochText ? { segmentsPerEpoch: Number(perEpochText) } : {}),
       contentKey: args.values["content-key"] === true,
+      ...(args.values["key-uri-base"] !== undefined ? { keyUriBase: args.values["key-uri-base"] } : {}),
       overwrite: args.values.force === true,
       onProgress: ({ segmentsDone, segmentsTotal }) => {
         const now = Date.now();
@@ -83,6 +88,16 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * Anything that is not a refusal is a bug in the packager: reported in one line (a stack trace
+ * says nothing to someone packaging a stream) and still a failure.
+ */
+function unexpected(error: unknown): number {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  console.error(`blindcast-pack: unexpected error (please report it): ${message.replace(/\s+/g, " ")}`);
+  return 1;
+}
+
 function parse() {
   return parseArgs({
     allowPositionals: true,
@@ -90,6 +105,7 @@ function parse() {
       "content-id": { type: "string" },
       "segments-per-epoch": { type: "string" },
       "content-key": { type: "boolean" },
+      "key-uri-base": { type: "string" },
       "key-server": { type: "string" },
       force: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -151,4 +167,8 @@ function hexVariable(name: string): Uint8Array {
   }
 }
 
-process.exitCode = await main();
+// Also for errors thrown outside main's promise chain (an event handler, a stray rejection).
+for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+  process.on(event, (error: unknown) => process.exit(unexpected(error)));
+}
+process.exitCode = await main().catch(unexpected);

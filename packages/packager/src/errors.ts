@@ -1,11 +1,13 @@
 export type PackagerErrorCode =
   | "INVALID_OPTIONS"
   | "INPUT_NOT_FOUND"
+  | "INPUT_UNREADABLE"
   | "MALFORMED_PLAYLIST"
   | "UNSUPPORTED_INPUT"
   | "MISSING_SEGMENTS"
   | "ALREADY_ENCRYPTED"
   | "OUTPUT_NOT_EMPTY"
+  | "OUTPUT_UNUSABLE"
   | "WOULD_OVERWRITE_INPUT"
   /** The key server refused the token: 401 (missing, invalid, expired) or 403 (not a publisher). */
   | "KEY_SERVER_UNAUTHORIZED"
@@ -40,4 +42,9 @@ export class PackagerError extends Error {
     this.name = "PackagerError";
     this.keyServer = options.keyServer;
   }
+}
+
+/** A name or URI as messages show it: cut short, so a runaway line cannot flood the terminal. */
+export function shown(text: string, max = 200): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }

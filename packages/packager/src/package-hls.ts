@@ -1,6 +1,6 @@
-import { constants } from "node:fs";
-import { access, mkdir, readdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
-import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import type { Stats } from "node:fs";
+import { readdir, realpath, stat } from "node:fs/promises";
+import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import {
   assertContentId,
   BlindcastCryptoError,
@@ -8,11 +8,13 @@ import {
   encryptSegment,
   IV_BYTES,
 } from "@blindcast/crypto";
-import { PackagerError } from "./errors.js";
+import { PackagerError, shown } from "./errors.js";
+import { checkMediaFile, readMediaFile, readPlaylistBytes, reason, writeInto } from "./files.js";
 import { checkSourceKeys, createMasterKeySource, type KeyId, type KeySource } from "./key-source.js";
-import { type ParsedPlaylist, parsePlaylist, rewriteMediaPlaylist } from "./playlist.js";
+import { checkKeyUriBase } from "./key-uri-base.js";
+import { decodePlaylist, type ParsedPlaylist, parsePlaylist, rewriteMediaPlaylist } from "./playlist.js";
 
-/** Where key URIs point: resolved by the player against its keyServerUrl. */
+/** Where key URIs point by default: resolved by the player against its keyServerUrl. */
 export const KEY_URI_PREFIX = "blindcast://keys/";
 
 /**
@@ -52,6 +54,14 @@ export interface PackageStreamOptions {
   segmentsPerEpoch?: number;
   /** Use the content key (`blindcast://keys/{contentId}`) instead of epoch keys. */
   contentKey?: boolean;
+  /**
+   * Write key URIs as `{keyUriBase}/{contentId}/{epoch}` (`{keyUriBase}/{contentId}` for the
+   * content key) instead of `blindcast://keys/…`: the key server's GET routes, for clients that
+   * fetch keys over HTTP themselves (ffmpeg, native players). An absolute http(s) URL such as
+   * `https://keys.example.com/keys`. Default: blindcast:// URIs, which the Blindcast player
+   * resolves against its keyServerUrl.
+   */
+  keyUriBase?: string;
   /** Allow writing into a folder that is not empty (files of the same name are replaced). */
   overwrite?: boolean;
   /** Called after each segment is written. */
@@ -69,8 +79,9 @@ export interface PackageResult {
   /** The top playlist written, relative to the output folder (same name as the input). */
   playlist: string;
   mediaPlaylists: string[];
+  /** Segment files encrypted: each once, however many playlists name it. */
   segments: number;
-  /** Distinct keys the stream uses, as blindcast:// URIs, in order. */
+  /** Distinct keys the stream uses, in order, as the playlists name them. */
   keyUris: string[];
 }
 
@@ -78,6 +89,16 @@ interface MediaJob {
   /** Relative to the input's folder. */
   path: string;
   parsed: ParsedPlaylist;
+  /** Each segment's file, relative to the input's folder. */
+  segments: string[];
+  /** Each init section's file, relative to the input's folder. */
+  maps: string[];
+}
+
+/** How one segment file is encrypted; shared by every playlist that names the file. */
+interface SegmentPlan {
+  keyUri: string;
+  iv: Uint8Array;
 }
 
 /**
@@ -88,37 +109,68 @@ interface MediaJob {
  */
 export async function packageHls(options: PackageOptions): Promise<PackageResult> {
   const { input, output, contentId, source } = checkOptions(options);
+  const keyUriBase = options.keyUriBase === undefined ? undefined : checkKeyUriBase(options.keyUriBase);
   const perEpoch = options.segmentsPerEpoch ?? Number.POSITIVE_INFINITY;
 
   const inputPath = resolve(input);
   const inputDir = dirname(inputPath);
   const topName = relative(inputDir, inputPath);
-  const top = parsePlaylist(await readText(inputPath, input), topName);
+  const top = parsePlaylist(await readPlaylist(inputPath, input), topName);
 
   const jobs: MediaJob[] = [];
+  const mediaJob = (path: string, parsed: ParsedPlaylist): MediaJob => ({
+    path,
+    parsed,
+    segments: parsed.uris.map((uri) => join(dirname(path), localPath(uri, path))),
+    maps: parsed.mapUris.map((uri) => join(dirname(path), localPath(uri, path))),
+  });
   if (top.kind === "media") {
-    jobs.push({ path: topName, parsed: top });
+    jobs.push(mediaJob(topName, top));
   } else {
-    for (const uri of new Set(top.uris)) {
-      const path = localPath(uri, topName);
-      jobs.push({ path, parsed: parsePlaylist(await readText(join(inputDir, path), path), path) });
+    const seen = new Set<string>();
+    for (const uri of top.uris) {
+      const path = normalize(localPath(uri, topName));
+      if (seen.has(path)) continue;
+      seen.add(path);
+      const parsed = parsePlaylist(await readPlaylist(join(inputDir, path), path), path);
+      if (parsed.kind !== "media") {
+        // Its variant playlists would otherwise be encrypted as if they were segments.
+        throw new PackagerError(
+          "UNSUPPORTED_INPUT",
+          `${topName} names ${shown(path)}, itself a multivariant playlist: a multivariant playlist may name only media playlists`,
+        );
+      }
+      jobs.push(mediaJob(path, parsed));
     }
   }
 
   // Validate every file before writing anything.
-  const files = new Set<string>([topName]);
-  const missing: string[] = [];
-  for (const job of jobs) {
-    files.add(job.path);
-    for (const uri of [...job.parsed.uris, ...job.parsed.mapUris]) {
-      const path = join(dirname(job.path), localPath(uri, job.path));
-      files.add(path);
-      if (!(await isFile(join(inputDir, path)))) missing.push(path);
+  const playlists = new Set<string>([topName, ...jobs.map((job) => job.path)]);
+  const segmentFiles = new Set(jobs.flatMap((job) => job.segments));
+  const mapFiles = new Set(jobs.flatMap((job) => job.maps));
+  for (const path of [...segmentFiles, ...mapFiles]) {
+    if (playlists.has(path)) {
+      throw new PackagerError("UNSUPPORTED_INPUT", `${shown(path)} is named both as a playlist and as media`);
     }
+    if (segmentFiles.has(path) && mapFiles.has(path)) {
+      // An init section stays clear and a segment is encrypted: one file cannot be both.
+      throw new PackagerError(
+        "UNSUPPORTED_INPUT",
+        `${shown(path)} is named both as an init section (EXT-X-MAP) and as a media segment`,
+      );
+    }
+  }
+  const files = new Set<string>([...playlists, ...segmentFiles, ...mapFiles]);
+  const missing: string[] = [];
+  for (const path of [...segmentFiles, ...mapFiles]) {
+    if ((await checkMediaFile(join(inputDir, path), path)) === "missing") missing.push(path);
   }
   if (missing.length > 0) {
     const list =
-      missing.slice(0, 5).join(", ") + (missing.length > 5 ? `, and ${missing.length - 5} more` : "");
+      missing
+        .slice(0, 5)
+        .map((path) => shown(path))
+        .join(", ") + (missing.length > 5 ? `, and ${missing.length - 5} more` : "");
     throw new PackagerError(
       "MISSING_SEGMENTS",
       `${missing.length} file(s) named by the playlist are missing: ${list}`,
@@ -127,37 +179,58 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
   const outputDir = resolve(output);
   await checkOutput(outputDir, inputDir, files, options.overwrite === true);
 
-  const total = jobs.reduce((n, job) => n + job.parsed.uris.length, 0);
+  const total = segmentFiles.size;
   let done = 0;
   const keyUris: string[] = [];
+  const keyIds = new Map<string, KeyId>();
   const keyUriOf = (index: number) => {
-    const uri = options.contentKey
-      ? `${KEY_URI_PREFIX}${contentId}`
-      : `${KEY_URI_PREFIX}${contentId}/${Math.floor(index / perEpoch)}`;
-    if (!keyUris.includes(uri)) keyUris.push(uri);
+    const id: KeyId = options.contentKey ? "content" : Math.floor(index / perEpoch);
+    const uri = `${KEY_URI_PREFIX}${contentId}${id === "content" ? "" : `/${id}`}`;
+    if (!keyIds.has(uri)) {
+      keyIds.set(uri, id);
+      keyUris.push(uri);
+    }
     return uri;
   };
-  // Every key the stream needs, known before anything is encrypted: each media playlist counts
-  // its segments from 0, so the longest one names every epoch.
-  const longest = Math.max(...jobs.map((job) => job.parsed.uris.length));
-  const epochs = perEpoch === Number.POSITIVE_INFINITY ? 1 : Math.ceil(longest / perEpoch);
-  const ids: KeyId[] = options.contentKey ? ["content"] : Array.from({ length: epochs }, (_, e) => e);
-  const keys = checkSourceKeys(source, ids, await source.getKeys(contentId, ids));
-  try {
-    const keyOf = (index: number) =>
-      keys.get(options.contentKey ? "content" : Math.floor(index / perEpoch)) as Uint8Array;
-    for (const job of jobs) {
-      const jobDir = dirname(job.path);
-      const ivs = job.parsed.uris.map(() => crypto.getRandomValues(new Uint8Array(IV_BYTES)));
-      const playlist = rewriteMediaPlaylist(job.parsed, keyUriOf, (i) => bytesToHex(ivs[i] as Uint8Array));
-      for (const map of job.parsed.mapUris) {
-        const path = join(jobDir, localPath(map, job.path));
-        await writeInto(outputDir, path, await readFile(join(inputDir, path)));
+
+  // A file named by several playlists (or twice by one) is encrypted once, by its first mention;
+  // every playlist then names that one key and IV, so none holds a stale IV.
+  const plans = new Map<string, SegmentPlan>();
+  for (const job of jobs) {
+    for (const [i, path] of job.segments.entries()) {
+      if (!plans.has(path)) {
+        plans.set(path, { keyUri: keyUriOf(i), iv: crypto.getRandomValues(new Uint8Array(IV_BYTES)) });
       }
-      for (const [i, uri] of job.parsed.uris.entries()) {
-        const path = join(jobDir, localPath(uri, job.path));
-        const clear = await readFile(join(inputDir, path));
-        const encrypted = await encryptSegment(keyOf(i), ivs[i] as Uint8Array, clear);
+    }
+  }
+  const planOf = (job: MediaJob, i: number) => plans.get(job.segments[i] as string) as SegmentPlan;
+  const published = (keyUri: string) =>
+    keyUriBase === undefined ? keyUri : `${keyUriBase}/${keyUri.slice(KEY_URI_PREFIX.length)}`;
+
+  // The plans name every key the stream needs: the source is asked for them all at once, before
+  // anything is written, so a refusal (a key server saying no) leaves no half-written output.
+  const ids = [...keyIds.values()];
+  const keys = checkSourceKeys(source, ids, await source.getKeys(contentId, ids));
+  const keyFor = (uri: string) => keys.get(keyIds.get(uri) as KeyId) as Uint8Array;
+  try {
+    const written = new Set<string>();
+    for (const job of jobs) {
+      const playlist = rewriteMediaPlaylist(
+        job.parsed,
+        (i) => published(planOf(job, i).keyUri),
+        (i) => bytesToHex(planOf(job, i).iv),
+      );
+      for (const path of job.maps) {
+        if (written.has(path)) continue;
+        written.add(path);
+        await writeInto(outputDir, path, await readMediaFile(join(inputDir, path), path));
+      }
+      for (const [i, path] of job.segments.entries()) {
+        if (written.has(path)) continue;
+        written.add(path);
+        const plan = planOf(job, i);
+        const clear = await readMediaFile(join(inputDir, path), path);
+        const encrypted = await encryptSegment(keyFor(plan.keyUri), plan.iv, clear);
         await writeInto(outputDir, path, encrypted);
         done++;
         options.onProgress?.({ segmentsDone: done, segmentsTotal: total, file: path });
@@ -169,7 +242,12 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
     for (const key of keys.values()) key.fill(0);
   }
 
-  return { playlist: topName, mediaPlaylists: jobs.map((j) => j.path), segments: total, keyUris };
+  return {
+    playlist: topName,
+    mediaPlaylists: jobs.map((j) => j.path),
+    segments: total,
+    keyUris: keyUris.map(published),
+  };
 }
 
 function checkOptions(options: PackageOptions): PackageOptions & { source: KeySource } {
@@ -209,30 +287,65 @@ function localPath(uri: string, from: string): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || isAbsolute(uri) || uri.includes("?") || uri.includes("#")) {
     throw new PackagerError(
       "UNSUPPORTED_INPUT",
-      `${from} names "${uri}": the packager needs relative paths to local files`,
+      `${from} names "${shown(uri)}": the packager needs relative paths to local files`,
     );
   }
-  const path = decodeURIComponent(uri);
+  let path: string;
+  try {
+    path = decodeURIComponent(uri);
+  } catch {
+    throw new PackagerError(
+      "UNSUPPORTED_INPUT",
+      `${from} names "${shown(uri)}", which is not a valid URI: a % must begin an escape of UTF-8 (%25 for a literal %)`,
+    );
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(path)) {
+    throw new PackagerError(
+      "UNSUPPORTED_INPUT",
+      `${from} names "${shown(uri)}", a file name with control characters`,
+    );
+  }
   if (path.split(/[\\/]/).includes("..")) {
-    throw new PackagerError("UNSUPPORTED_INPUT", `${from} names "${uri}", outside the input's folder`);
+    throw new PackagerError("UNSUPPORTED_INPUT", `${from} names "${shown(uri)}", outside the input's folder`);
   }
   return path;
 }
 
 async function checkOutput(outputDir: string, inputDir: string, inputFiles: Set<string>, overwrite: boolean) {
-  const realInput = await realpath(inputDir);
-  let realOutput = outputDir;
+  let realInput: string;
   try {
-    realOutput = await realpath(outputDir);
-    const entries = await readdir(outputDir);
+    realInput = await realpath(inputDir);
+  } catch (error) {
+    throw new PackagerError(
+      "INPUT_UNREADABLE",
+      `cannot read the input's folder ${inputDir}: ${reason(error)}`,
+    );
+  }
+  const unusable = (why: string) => new PackagerError("OUTPUT_UNUSABLE", `output ${outputDir}: ${why}`);
+  let stats: Stats | undefined;
+  try {
+    stats = await stat(outputDir);
+  } catch (error) {
+    // A missing folder is created; anything else in the way (a file on its path, a link loop) is not.
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw unusable(reason(error));
+  }
+  let realOutput = outputDir;
+  if (stats) {
+    if (!stats.isDirectory()) throw unusable("it exists and is not a folder");
+    let entries: string[];
+    try {
+      realOutput = await realpath(outputDir);
+      entries = await readdir(outputDir);
+    } catch (error) {
+      throw unusable(reason(error));
+    }
     if (entries.length > 0 && !overwrite) {
       throw new PackagerError(
         "OUTPUT_NOT_EMPTY",
         `output folder ${outputDir} is not empty (pass overwrite / --force to write into it)`,
       );
     }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   // Written files keep their relative paths, so they collide with inputs exactly when the folders match.
   if (realOutput === realInput) {
@@ -249,27 +362,8 @@ async function checkOutput(outputDir: string, inputDir: string, inputFiles: Set<
   }
 }
 
-async function writeInto(outputDir: string, path: string, data: Uint8Array | string) {
-  const target = join(outputDir, path);
-  await mkdir(dirname(target), { recursive: true });
-  await writeFile(target, data);
-}
-
-async function readText(path: string, name: string): Promise<string> {
-  try {
-    await access(path, constants.R_OK);
-    return await readFile(path, "utf8");
-  } catch {
-    throw new PackagerError("INPUT_NOT_FOUND", `cannot read playlist ${name}`);
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
+async function readPlaylist(path: string, name: string): Promise<string> {
+  return decodePlaylist(await readPlaylistBytes(path, name), name);
 }
 
 function invalid(message: string): PackagerError {

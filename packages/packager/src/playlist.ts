@@ -13,15 +13,48 @@ export interface ParsedPlaylist {
 
 const URI_ATTRIBUTE = /URI="([^"]*)"/;
 
-export function parsePlaylist(text: string, name: string): ParsedPlaylist {
-  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  if (lines[0]?.trim() !== "#EXTM3U") {
+const notAPlaylist = (name: string) =>
+  new PackagerError("MALFORMED_PLAYLIST", `${name} is not an HLS playlist: its first line must be #EXTM3U`);
+
+/**
+ * A playlist's text. Playlists are UTF-8 (RFC 8216 §4.1); decoding anything else leniently would
+ * turn a file name into one that does not exist, so other bytes are refused, naming the line.
+ */
+export function decodePlaylist(bytes: Uint8Array, name: string): string {
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  try {
+    return strict.decode(bytes);
+  } catch {
+    // Binary input is reported as what it is: not a playlist at all.
+    const firstLine = new TextDecoder()
+      .decode(bytes.subarray(0, 64))
+      .replace(/^\uFEFF/, "")
+      .split(/\r?\n/)[0];
+    if (firstLine?.trim() !== "#EXTM3U") throw notAPlaylist(name);
+    let line = 1;
+    let start = 0;
+    for (let i = 0; i <= bytes.length; i++) {
+      if (i < bytes.length && bytes[i] !== 0x0a) continue;
+      try {
+        strict.decode(bytes.subarray(start, i));
+      } catch {
+        break;
+      }
+      line++;
+      start = i + 1;
+    }
     throw new PackagerError(
       "MALFORMED_PLAYLIST",
-      `${name} is not an HLS playlist: its first line must be #EXTM3U`,
+      `${name} line ${line} is not UTF-8: playlists are UTF-8 text (RFC 8216), so a file whose name is not UTF-8 cannot be named in one; rename it`,
     );
   }
-  const multivariant = lines.some((l) => l.startsWith("#EXT-X-STREAM-INF"));
+}
+
+export function parsePlaylist(text: string, name: string): ParsedPlaylist {
+  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
+  if (lines[0]?.trim() !== "#EXTM3U") throw notAPlaylist(name);
+  // Renditions (EXT-X-MEDIA) are named only by multivariant playlists: never media segments.
+  const multivariant = lines.some((l) => l.startsWith("#EXT-X-STREAM-INF") || l.startsWith("#EXT-X-MEDIA:"));
   const media = lines.some((l) => l.startsWith("#EXTINF"));
   if (multivariant && media) {
     throw new PackagerError("MALFORMED_PLAYLIST", `${name} mixes variant streams and media segments`);
@@ -106,11 +139,16 @@ export function rewriteMediaPlaylist(
   const out: string[] = [];
   let segment = 0;
   let keyActive = false;
-  for (const raw of parsed.lines) {
+  const declaresVersion = parsed.lines.some((l) => l.trim().startsWith("#EXT-X-VERSION:"));
+  for (const [i, raw] of parsed.lines.entries()) {
     const line = raw.trim();
+    if (i === 1 && !declaresVersion) {
+      // Without the tag a client assumes version 1, which has no IV attribute (RFC 8216 §7).
+      out.push(`#EXT-X-VERSION:${minimumVersion(parsed.lines)}`);
+    }
     if (line.startsWith("#EXT-X-KEY:")) continue; // METHOD=NONE only, checked by parsePlaylist
     if (line.startsWith("#EXT-X-VERSION:")) {
-      // IV attributes need protocol version 2.
+      // IV attributes need protocol version 2; a higher version is kept as it is.
       out.push(`#EXT-X-VERSION:${Math.max(2, Number(line.slice(15)) || 0)}`);
       continue;
     }
@@ -127,4 +165,19 @@ export function rewriteMediaPlaylist(
     out.push(raw);
   }
   return out.join("\n");
+}
+
+/**
+ * The lowest version (RFC 8216 §7) the rewritten playlist can declare, for an input that declares
+ * none: 2 for the IV attribute, 3 for decimal EXTINF durations, 6 for EXT-X-MAP in a media
+ * playlist. Tags the packager refuses (byte ranges, I-frame playlists) are not looked for.
+ */
+function minimumVersion(lines: readonly string[]): number {
+  let version = 2;
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line.startsWith("#EXT-X-MAP:")) version = Math.max(version, 6);
+    else if (/^#EXTINF:\s*[0-9]*\.[0-9]/.test(line)) version = Math.max(version, 3);
+  }
+  return version;
 }

@@ -1,5 +1,3 @@
-import { MAX_BODY_BYTES } from "./options.js";
-
 /** Headers that must appear once: two values would make identity or the lease ambiguous. */
 export const SINGLE_VALUE_HEADERS: readonly string[] = [
   "authorization",
@@ -32,5 +30,3 @@ export function isSingleValueHeader(lowercaseName: string): boolean {
 export function repeatedHeaderProblem(name: string): string {
   return `Header ${name} must appear once`;
 }
-
-export const BODY_TOO_LARGE = `Request body is over ${MAX_BODY_BYTES} bytes`;

@@ -13,6 +13,7 @@ import { parseJsonObject } from "./body.js";
 import { ALLOWED_REQUEST_HEADERS, createCorsPolicy, EXPOSED_RESPONSE_HEADERS } from "./cors.js";
 import { repeatedHeaderProblem } from "./headers.js";
 import { cachingDeriver, type KeySource } from "./key-cache.js";
+import { checkedKeyList } from "./key-list.js";
 import {
   type AuditRecord,
   type AuthResult,
@@ -24,8 +25,11 @@ import {
   type KeyServerLogger,
   type KeyServerOptions,
   MAX_LEASE_TTL_SECONDS,
+  MAX_PUBLISH_BODY_BYTES,
   MIN_LEASE_TTL_SECONDS,
+  type PublishIdentity,
 } from "./options.js";
+import { createPublishRoutes, type PublishRoutes } from "./publish/routes.js";
 import { emptyResponse, HttpError, jsonResponse, type KeyServerResponse, keyResponse } from "./response.js";
 import { type MatchedRoute, matchRoute } from "./router.js";
 
@@ -83,6 +87,8 @@ interface RequestState {
   viewerId?: string;
   reason?: string;
   keyEpochs?: (number | null)[];
+  files?: number;
+  bytes?: number;
 }
 
 /** What an adapter may supply from its runtime. */
@@ -156,9 +162,14 @@ export function createKeyServer<TEvent>(
     state.route = match.route.name;
     if (request.problem) throw new HttpError(400, request.problem, "bad_request");
 
+    const publishing = match.route.name === "publish_keys" || match.route.name === "publish_uploads";
+    if (publishing && !config.publish) {
+      throw new HttpError(404, "Publishing is not enabled on this server", "publishing_disabled");
+    }
     // The event is read only when a callback wants it: an adapter may build it on demand.
+    const auth = options.authenticate ? await authenticate(request.event) : undefined;
     const viewerId =
-      options.authenticate || options.getViewerId ? await identify(request.event) : ANONYMOUS_VIEWER;
+      options.authenticate || options.getViewerId ? await viewerOf(request.event, auth) : ANONYMOUS_VIEWER;
     state.viewerId = viewerId;
 
     const [first, second] = match.route.params as [string, string?];
@@ -181,7 +192,7 @@ export function createKeyServer<TEvent>(
         const body = parseJsonObject(request.body, request.headers["content-type"]);
         state.contentId = checkedContentId(body.contentId);
         const contentId = state.contentId;
-        const wanted = checkedKeyList(body.keys);
+        const wanted = checkedKeyList(body.keys, MAX_KEYS_WITH_LEASE, false);
         const result = await storeCall(() =>
           store.create({
             contentId,
@@ -253,6 +264,23 @@ export function createKeyServer<TEvent>(
         }
         return emptyResponse(204);
       }
+      case "publish_keys":
+      case "publish_uploads": {
+        // /keys/publish/{contentId}/keys|uploads
+        state.contentId = checkedContentId(second);
+        const action: PublishIdentity["action"] = match.route.name === "publish_keys" ? "keys" : "uploads";
+        await requirePublisher(request.event, auth, { viewerId, contentId: state.contentId, action });
+        const body = parseJsonObject(request.body, request.headers["content-type"], MAX_PUBLISH_BODY_BYTES);
+        const publish = config.publish as PublishRoutes;
+        const [response, audit] =
+          match.route.name === "publish_keys"
+            ? await publish.keys(state.contentId, body)
+            : await publish.uploads(state.contentId, body);
+        state.keyEpochs = audit.keys;
+        state.files = audit.files;
+        state.bytes = audit.bytes;
+        return response;
+      }
     }
     throw new Error("unreachable route");
   }
@@ -268,10 +296,6 @@ export function createKeyServer<TEvent>(
       "access-control-allow-headers": ALLOWED_REQUEST_HEADERS,
       "access-control-max-age": String(config.corsMaxAgeSeconds),
     });
-  }
-
-  async function identify(event: TEvent): Promise<string> {
-    return viewerOf(event, await authenticate(event));
   }
 
   async function authenticate(event: TEvent): Promise<AuthResult> {
@@ -295,7 +319,35 @@ export function createKeyServer<TEvent>(
     throw new HttpError(status, reason);
   }
 
-  async function viewerOf(event: TEvent, auth: AuthResult): Promise<string> {
+  /**
+   * Publishing is refused unless the server says yes: `authorizePublish` when given, otherwise
+   * `authenticate`'s `publisher: true`. A viewer's token never passes.
+   */
+  async function requirePublisher(
+    event: TEvent,
+    auth: AuthResult | undefined,
+    asked: Omit<PublishIdentity, "publisher">,
+  ): Promise<void> {
+    const publisher = auth?.ok === true && auth.publisher === true;
+    let allowed: unknown = publisher;
+    if (options.authorizePublish) {
+      try {
+        allowed = await options.authorizePublish(event, { ...asked, publisher });
+      } catch (error) {
+        logger.error(`authorizePublish threw ${errorName(error)}; answering 500`);
+        throw new HttpError(500, "Internal server error", "internal");
+      }
+    }
+    if (allowed !== true) {
+      throw new HttpError(
+        403,
+        "This caller may not publish (a publisher token is required)",
+        "publisher_required",
+      );
+    }
+  }
+
+  async function viewerOf(event: TEvent, auth: AuthResult | undefined): Promise<string> {
     let viewerId: unknown;
     if (options.getViewerId) {
       try {
@@ -305,7 +357,7 @@ export function createKeyServer<TEvent>(
       }
     } else if (!options.authenticate) {
       viewerId = ANONYMOUS_VIEWER;
-    } else if (auth.ok && auth.viewerId !== undefined) {
+    } else if (auth?.ok && auth.viewerId !== undefined) {
       viewerId = auth.viewerId;
     } else if (leaseStore) {
       // Leases tell viewers apart; lumping every viewer into one would share one cap and let
@@ -404,6 +456,8 @@ export function createKeyServer<TEvent>(
         epoch: state.epoch,
         viewerId: state.viewerId,
         keys: state.keyEpochs,
+        files: state.files,
+        bytes: state.bytes,
         status,
         reason: state.reason,
         durationMs: Math.round((performance.now() - started) * 1000) / 1000,
@@ -436,6 +490,7 @@ export function createKeyServer<TEvent>(
 
 interface ResolvedConfig {
   deriver: KeySource;
+  publish: PublishRoutes | undefined;
   cors: ReturnType<typeof createCorsPolicy>;
   leaseStore: LeaseStore | undefined;
   leaseTtlSeconds: number;
@@ -487,7 +542,7 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeySe
   if (!Number.isInteger(corsMaxAgeSeconds) || corsMaxAgeSeconds < 0) {
     throw new KeyServerConfigError("corsMaxAgeSeconds must be a non-negative integer");
   }
-  for (const name of ["authenticate", "getViewerId", "audit"] as const) {
+  for (const name of ["authenticate", "getViewerId", "audit", "authorizePublish"] as const) {
     const value = options[name];
     if (value !== undefined && value !== false && typeof value !== "function") {
       throw new KeyServerConfigError(`${name} must be a function`);
@@ -508,11 +563,23 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeySe
     );
   }
 
+  if (options.publish !== undefined && !options.authenticate) {
+    throw new KeyServerConfigError(
+      "publish needs authenticate: publisher routes hand out keys and upload URLs, so callers must be verified (createJwtAuthenticator({ publisherScope }), or authenticate with authorizePublish)",
+    );
+  }
+  if (options.authorizePublish && options.publish === undefined) {
+    throw new KeyServerConfigError(
+      "authorizePublish is set but publish is not: set publish to turn the routes on",
+    );
+  }
+  const deriver = cachingDeriver(
+    (runtime.createDeriver ?? createKeyDeriver)(options.masterKey, options.salt),
+    keyCacheSize,
+  );
   return {
-    deriver: cachingDeriver(
-      (runtime.createDeriver ?? createKeyDeriver)(options.masterKey, options.salt),
-      keyCacheSize,
-    ),
+    deriver,
+    publish: options.publish === undefined ? undefined : createPublishRoutes(options.publish, deriver),
     cors,
     leaseStore: options.leaseStore,
     leaseTtlSeconds,
@@ -556,29 +623,6 @@ function checkedEpoch(text: string): number {
   } catch (error) {
     throw new HttpError(400, (error as Error).message, "bad_request");
   }
-}
-
-/** The optional `keys` of a lease request: up to 4 epochs, or "content" for the content key. */
-function checkedKeyList(value: unknown): (number | null)[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > MAX_KEYS_WITH_LEASE) {
-    throw new HttpError(
-      400,
-      `keys must be an array of at most ${MAX_KEYS_WITH_LEASE} epochs (or "content")`,
-      "bad_request",
-    );
-  }
-  const keys = value.map((entry): number | null => {
-    if (entry === "content") return null;
-    if (typeof entry === "number" && Number.isInteger(entry) && entry >= 0 && entry <= 4294967295)
-      return entry;
-    throw new HttpError(
-      400,
-      'keys entries must be epochs (integers 0 to 4294967295) or "content"',
-      "bad_request",
-    );
-  });
-  return [...new Set(keys)];
 }
 
 function checkedLeaseId(value: unknown): string {

@@ -1,7 +1,27 @@
 import type { LeaseStore } from "../lease-store.js";
+import type { PublishOptions } from "./publish/options.js";
 
 /** What `authenticate` answers: let the request through (optionally naming the viewer), or refuse it. */
-export type AuthResult = { ok: true; viewerId?: string } | { ok: false; status: number; reason: string };
+export type AuthResult =
+  | {
+      ok: true;
+      viewerId?: string;
+      /** The caller may publish (get packaging keys, presign uploads), unless `authorizePublish` decides. */
+      publisher?: boolean;
+    }
+  | { ok: false; status: number; reason: string };
+
+/** What `authorizePublish` is asked about: the caller, as `authenticate` named it, and the request. */
+export interface PublishIdentity {
+  /** The caller as named by `authenticate` / `getViewerId`. */
+  viewerId: string;
+  /** What `authenticate` said (`publisher: true`), e.g. from a JWT scope. */
+  publisher: boolean;
+  /** The title asked about, so a publisher can be held to their own titles. */
+  contentId: string;
+  /** `keys`: keys for packaging; `uploads`: presigned upload URLs. */
+  action: "keys" | "uploads";
+}
 
 /** One structured record per request. Never holds key bytes, tokens, lease ids or the master key. */
 export interface AuditRecord {
@@ -14,15 +34,26 @@ export interface AuditRecord {
   contentId?: string | undefined;
   epoch?: number | undefined;
   viewerId?: string | undefined;
-  /** Keys delivered with a new lease (`null`: the content key). */
+  /** Keys delivered with a new lease or to a publisher (`null`: the content key). */
   keys?: (number | null)[] | undefined;
+  /** Upload URLs signed (`publish_uploads`). */
+  files?: number | undefined;
+  /** Bytes those uploads may write in all. */
+  bytes?: number | undefined;
   status: number;
   /** Why the request was refused, when it was. */
   reason?: string | undefined;
   durationMs: number;
 }
 
-export type RouteName = "content_key" | "epoch_key" | "lease_create" | "lease_renew" | "lease_release";
+export type RouteName =
+  | "content_key"
+  | "epoch_key"
+  | "lease_create"
+  | "lease_renew"
+  | "lease_release"
+  | "publish_keys"
+  | "publish_uploads";
 
 /** Where warnings and errors go; `console` by default. Messages never contain secrets. */
 export interface KeyServerLogger {
@@ -69,6 +100,17 @@ export interface KeyServerOptions<TEvent> {
   /** Preflight cache lifetime in seconds (`Access-Control-Max-Age`). Default 7200. */
   corsMaxAgeSeconds?: number;
   logger?: KeyServerLogger;
+  /**
+   * Turns on the publisher routes: `POST /keys/publish/{contentId}/keys` (keys for packaging
+   * without the master key) and, with `storage`, `POST /keys/publish/{contentId}/uploads`
+   * (presigned uploads). Off by default; needs `authenticate`.
+   */
+  publish?: PublishOptions;
+  /**
+   * Decides who may use the publisher routes. Default: callers `authenticate` marks
+   * `publisher: true` (`createJwtAuthenticator({ publisherScope })`). Viewers never may.
+   */
+  authorizePublish?: (event: TEvent, identity: PublishIdentity) => boolean | Promise<boolean>;
 }
 
 export const DEFAULT_LEASE_TTL_SECONDS = 60;
@@ -78,8 +120,10 @@ export const DEFAULT_CORS_MAX_AGE_SECONDS = 7200;
 /** Live leases one viewer may hold when `maxConcurrentLeases` is not set: no one watches more. */
 export const DEFAULT_MAX_CONCURRENT_LEASES = 16;
 export const DEFAULT_KEY_CACHE_SIZE = 10_000;
-/** Largest request body accepted, in bytes. */
+/** Largest request body accepted by the viewer routes, in bytes. */
 export const MAX_BODY_BYTES = 4096;
+/** Largest request body accepted by the publisher routes (a presign request for 1,000 files). */
+export const MAX_PUBLISH_BODY_BYTES = 512 * 1024;
 
 /** A configuration mistake, thrown when the server is created so it fails at deploy, not per request. */
 export class KeyServerConfigError extends Error {

@@ -47,6 +47,9 @@ export type ErrorCode =
   | "lease_limit"
   | "leases_disabled"
   | "store_unavailable"
+  | "publishing_disabled"
+  | "uploads_disabled"
+  | "publisher_required"
   | "internal";
 
 /** A refusal: JSON `{ error, code }`, where `error` is a reason fit to show a person. */

@@ -25,6 +25,8 @@ const ROUTES: RouteDef[] = [
   { name: "lease_renew", method: "POST", pattern: ["leases", "renew"] },
   { name: "lease_release", method: "DELETE", pattern: ["leases"] },
   { name: "lease_release", method: "DELETE", pattern: ["leases", "*"] },
+  { name: "publish_keys", method: "POST", pattern: ["publish", "*", "keys"] },
+  { name: "publish_uploads", method: "POST", pattern: ["publish", "*", "uploads"] },
   { name: "content_key", method: "GET", pattern: ["*"] },
   { name: "epoch_key", method: "GET", pattern: ["*", "*"] },
 ];

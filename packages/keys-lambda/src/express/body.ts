@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { BODY_TOO_LARGE } from "../core/headers.js";
-import { MAX_BODY_BYTES } from "../core/options.js";
+import { bodyLimitFor, bodyTooLarge } from "../core/body.js";
 import { declaresBody, readBoundedBody } from "../node-runtime/read-body.js";
 
 /** A body as the core reads it, or why it cannot be. */
@@ -28,15 +27,15 @@ export function withBody(
     return;
   }
   if (req.readableEnded) {
-    then(fromParsed(req.body, req.headers["content-length"]));
+    then(fromParsed(req.body, req.headers["content-length"], bodyLimitFor(req.url ?? "")));
     return;
   }
-  readBoundedBody(req, res, (body) => then(checked(body)));
+  readBoundedBody(req, res, (body) => then(checked(body, bodyLimitFor(req.url ?? ""))));
 }
 
-function checked(body: Uint8Array | undefined): ReadBody {
+function checked(body: Uint8Array | undefined, limit: number): ReadBody {
   if (!body || body.length === 0) return NO_BODY;
-  return { body, problem: body.length > MAX_BODY_BYTES ? BODY_TOO_LARGE : undefined };
+  return { body, problem: body.length > limit ? bodyTooLarge(limit) : undefined };
 }
 
 /**
@@ -48,13 +47,13 @@ function checked(body: Uint8Array | undefined): ReadBody {
  * limit is refused even where serialising shrinks it (whitespace); and `Content-Length: 0` is
  * no body, although `express.json()` makes `{}` of it.
  */
-export function fromParsed(value: unknown, contentLength: string | undefined): ReadBody {
-  if (contentLength !== undefined && Number(contentLength) > MAX_BODY_BYTES) {
-    return { body: undefined, problem: BODY_TOO_LARGE };
+export function fromParsed(value: unknown, contentLength: string | undefined, limit: number): ReadBody {
+  if (contentLength !== undefined && Number(contentLength) > limit) {
+    return { body: undefined, problem: bodyTooLarge(limit) };
   }
   if (contentLength === "0" || value === undefined) return NO_BODY;
-  if (value instanceof Uint8Array) return checked(value);
-  if (typeof value === "string") return checked(utf8.encode(value));
+  if (value instanceof Uint8Array) return checked(value, limit);
+  if (typeof value === "string") return checked(utf8.encode(value), limit);
   let json: string | undefined;
   try {
     json = JSON.stringify(value);
@@ -63,7 +62,7 @@ export function fromParsed(value: unknown, contentLength: string | undefined): R
   }
   // A parser of the app's own may leave what JSON cannot hold (a BigInt, a cycle, a function).
   if (json === undefined) return { body: undefined, problem: "Request body is not valid JSON" };
-  return checked(utf8.encode(json));
+  return checked(utf8.encode(json), limit);
 }
 
 /**
@@ -82,15 +81,16 @@ export function withBodyAfterParserError(
   then: (read: ReadBody) => void,
 ): boolean {
   if (typeof error !== "object" || error === null) return false;
+  const limit = bodyLimitFor(req.url ?? "");
   const { type, body } = error as { type?: unknown; body?: unknown };
   if (type === "entity.too.large") {
-    then({ body: undefined, problem: BODY_TOO_LARGE });
+    then({ body: undefined, problem: bodyTooLarge(limit) });
   } else if (type === "entity.parse.failed" && typeof body === "string") {
-    then(checked(utf8.encode(body)));
+    then(checked(utf8.encode(body), limit));
   } else if (type === "entity.parse.failed" && body instanceof Uint8Array) {
-    then(checked(body));
+    then(checked(body, limit));
   } else if ((type === "charset.unsupported" || type === "encoding.unsupported") && !req.readableEnded) {
-    readBoundedBody(req, res, (read) => then(checked(read)));
+    readBoundedBody(req, res, (read) => then(checked(read, limit)));
   } else {
     return false;
   }

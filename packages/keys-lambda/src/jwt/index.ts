@@ -51,6 +51,17 @@ export interface JwtCheckOptions {
    * token's cousin, a logout token) are for other purposes.
    */
   acceptedTypes?: readonly string[];
+  /**
+   * Tokens whose `publisherClaim` holds this value are publishers (`publisher: true`): they may
+   * use the publisher routes (packaging keys, upload URLs). E.g. `blindcast:publish`. Default: no
+   * token is a publisher.
+   */
+  publisherScope?: string;
+  /**
+   * The claim `publisherScope` is looked for in: a space-separated string or an array of strings.
+   * Default `scope` (OAuth 2.0, RFC 8693; `scp` is read too, as Okta and Azure AD name it).
+   */
+  publisherClaim?: string;
 }
 
 /**
@@ -90,6 +101,7 @@ export function createJwtAuthenticator(
     throw new Error("requireExpiration: false needs maxTokenAgeSeconds, or tokens would never expire");
   }
   const acceptedTypes = (options.acceptedTypes ?? DEFAULT_ACCEPTED_TYPES).map((type) => type.toLowerCase());
+  const isPublisher = publisherCheck(options);
   const verify: JWTVerifyOptions = {
     algorithms,
     clockTolerance: tolerance,
@@ -125,11 +137,32 @@ export function createJwtAuthenticator(
       if (typeof payload.sub !== "string" || payload.sub === "") {
         return { ok: false, status: 401, reason: "Token has no subject" };
       }
-      return { ok: true, viewerId: payload.sub };
+      return isPublisher(payload)
+        ? { ok: true, viewerId: payload.sub, publisher: true }
+        : { ok: true, viewerId: payload.sub };
     } catch (error) {
       return { ok: false, status: 401, reason: refusalReason(error) };
     }
   };
+}
+
+/** Whether a token's claims make it a publisher's, as `publisherScope` / `publisherClaim` say. */
+function publisherCheck(options: JwtCheckOptions): (payload: Readonly<Record<string, unknown>>) => boolean {
+  const scope = options.publisherScope;
+  if (scope === undefined) {
+    if (options.publisherClaim !== undefined) throw new Error("publisherClaim needs publisherScope");
+    return () => false;
+  }
+  if (typeof scope !== "string" || !/^\S+$/.test(scope)) {
+    throw new Error("publisherScope must be one word without spaces, such as blindcast:publish");
+  }
+  const claims = options.publisherClaim === undefined ? ["scope", "scp"] : [options.publisherClaim];
+  return (payload) =>
+    claims.some((claim) => {
+      const value = payload[claim];
+      if (typeof value === "string") return value.split(" ").includes(scope);
+      return Array.isArray(value) && value.includes(scope);
+    });
 }
 
 const DEFAULT_JWKS_ALGORITHMS = ["RS256", "ES256"];

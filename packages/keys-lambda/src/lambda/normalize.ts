@@ -1,12 +1,11 @@
-import { BODY_TOO_LARGE, repeatedHeaderProblem } from "../core/headers.js";
+import { bodyLimitFor, bodyTooLarge } from "../core/body.js";
+import { repeatedHeaderProblem } from "../core/headers.js";
 import type { KeyServerRequest } from "../core/key-server.js";
-import { MAX_BODY_BYTES } from "../core/options.js";
 import { commaJoinedHeaders, type EventHeaders, isRecord, multiValueHeaders } from "./event-headers.js";
 import type { AlbEvent, ApiGatewayV1Event, ApiGatewayV2Event, KeyServerEvent } from "./events.js";
 import { routeKeyTemplate, routeRelativePath, stripStage } from "./route-path.js";
 
 const utf8 = new TextEncoder();
-const MAX_BASE64_CHARS = Math.ceil(MAX_BODY_BYTES / 3) * 4;
 
 /**
  * How the answer must be shaped: API Gateway and Function URLs take one form; an ALB wants a
@@ -88,9 +87,11 @@ function finish(
   if (rawBody === undefined || rawBody === null || rawBody === "") return request;
   if (typeof rawBody !== "string") {
     request.problem = "Request body must be a string";
-  } else if (rawBody.length > (isBase64Encoded === true ? MAX_BASE64_CHARS : MAX_BODY_BYTES)) {
+  } else if (
+    rawBody.length > (isBase64Encoded === true ? Math.ceil(bodyLimitFor(path) / 3) * 4 : bodyLimitFor(path))
+  ) {
     // Refused before decoding: UTF-8 never has fewer bytes than UTF-16 code units.
-    request.problem = BODY_TOO_LARGE;
+    request.problem = bodyTooLarge(bodyLimitFor(path));
   } else if (isBase64Encoded === true) {
     const bytes = decodeBase64(rawBody);
     if (bytes) request.body = bytes;

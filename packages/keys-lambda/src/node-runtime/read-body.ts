@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { MAX_BODY_BYTES } from "../core/options.js";
+import { bodyLimitFor } from "../core/body.js";
 
 /** Past this many body bytes the connection is dropped rather than drained. */
 export const HARD_BODY_LIMIT = 1024 * 1024;
@@ -10,7 +10,7 @@ export function declaresBody(headers: Readonly<Record<string, string | string[] 
 }
 
 /**
- * Reads a request body, keeping only one byte past MAX_BODY_BYTES (enough for the core to refuse
+ * Reads a request body, keeping only one byte past the route's limit (enough for the core to refuse
  * it with its usual reason) and dropping the connection past HARD_BODY_LIMIT. The same reader as
  * the node:http listener's: the two adapters refuse the same bodies the same way.
  */
@@ -19,6 +19,7 @@ export function readBoundedBody(
   res: ServerResponse,
   then: (body: Uint8Array | undefined) => void,
 ): void {
+  const limit = bodyLimitFor(req.url ?? "");
   const chunks: Buffer[] = [];
   let kept = 0;
   let seen = 0;
@@ -28,8 +29,8 @@ export function readBoundedBody(
       req.destroy();
       return;
     }
-    if (kept <= MAX_BODY_BYTES) {
-      const part = chunk.subarray(0, MAX_BODY_BYTES + 1 - kept);
+    if (kept <= limit) {
+      const part = chunk.subarray(0, limit + 1 - kept);
       chunks.push(part);
       kept += part.length;
     }

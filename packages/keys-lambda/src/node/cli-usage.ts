@@ -9,6 +9,8 @@ Serves the Blindcast key server on node:http, configured by environment variable
   JWT_JWKS_URL              ... signed by an identity provider (with JWT_ISSUER, JWT_AUDIENCE)
   DATABASE_URL | SQLITE_PATH  where leases live (default: memory); LEASES=off turns them off
   LEASE_TTL_SECONDS, MAX_CONCURRENT_LEASES
+  PUBLISH=on                keys for packagers, to tokens with scope blindcast:publish
+  PUBLISH_BUCKET            + presigned uploads (S3_REGION, S3_ENDPOINT, AWS_ACCESS_KEY_ID...)
 Every variable, with defaults: https://github.com/blindcast/blindcast#locally-blindcastkeysnode-and-blindcast-keys`;
 
 /** `--help` / `--version` / nothing; anything else is a usage error (exit 2). */

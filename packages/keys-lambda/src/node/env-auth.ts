@@ -1,6 +1,7 @@
 import type { AuthResult } from "../core/options.js";
 import { createJwtAuthenticator, type EventWithHeaders } from "../jwt/index.js";
 import { EnvConfigError } from "./env.js";
+import { DEFAULT_PUBLISHER_SCOPE } from "./env-publish.js";
 
 export interface AuthFromEnv {
   authenticate: ((event: EventWithHeaders) => Promise<AuthResult>) | undefined;
@@ -13,7 +14,12 @@ export interface AuthFromEnv {
  * `JWT_JWKS_URL` with `JWT_ISSUER` and `JWT_AUDIENCE` (an identity provider's RS256/ES256 keys);
  * `JWT_ISSUER` / `JWT_AUDIENCE` are checked with a secret too when set.
  */
-export function authFromEnv(env: Record<string, string | undefined>): AuthFromEnv {
+export function authFromEnv(env: Record<string, string | undefined>, publishing = false): AuthFromEnv {
+  // Tokens carrying the publisher scope may publish; only read when publishing is on.
+  const scope = env.JWT_PUBLISHER_SCOPE?.trim() || DEFAULT_PUBLISHER_SCOPE;
+  const claim = env.JWT_PUBLISHER_CLAIM?.trim() || undefined;
+  const publisher = publishing ? { publisherScope: scope, ...(claim ? { publisherClaim: claim } : {}) } : {};
+  const publisherNote = publishing ? `; publishers carry ${scope} in ${claim ?? "scope/scp"}` : "";
   const secret = env.JWT_SECRET?.trim();
   const jwksUrl = env.JWT_JWKS_URL?.trim();
   const issuer = env.JWT_ISSUER?.trim() || undefined;
@@ -37,8 +43,9 @@ export function authFromEnv(env: Record<string, string | undefined>): AuthFromEn
           issuer,
           audience,
           ...(algorithms?.length ? { algorithms } : {}),
+          ...publisher,
         }),
-        summary: `auth: bearer JWT from ${new URL(jwksUrl).host} (JWKS, issuer ${issuer}); the viewer is the token's sub`,
+        summary: `auth: bearer JWT from ${new URL(jwksUrl).host} (JWKS, issuer ${issuer}); the viewer is the token's sub${publisherNote}`,
       };
     } catch (error) {
       throw new EnvConfigError(`JWT_JWKS_URL: ${(error as Error).message}`);
@@ -53,8 +60,9 @@ export function authFromEnv(env: Record<string, string | undefined>): AuthFromEn
         secret,
         ...(issuer ? { issuer } : {}),
         ...(audience?.length ? { audience } : {}),
+        ...publisher,
       }),
-      summary: "auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub",
+      summary: `auth: bearer JWT (HS256, JWT_SECRET); the viewer is the token's sub${publisherNote}`,
     };
   }
   return {

@@ -6,7 +6,13 @@ import { EnvConfigError, type KeyServerEnv } from "./env.js";
  * way Docker and Kubernetes hand secrets to a container, keeping them out of `docker inspect` and
  * the process environment of everything the container starts.
  */
-export const FILE_VARIABLES = ["MASTER_KEY", "SALT", "JWT_SECRET", "DATABASE_URL"] as const;
+export const FILE_VARIABLES = [
+  "MASTER_KEY",
+  "SALT",
+  "JWT_SECRET",
+  "DATABASE_URL",
+  "AWS_SECRET_ACCESS_KEY",
+] as const;
 
 /** A secret file is small; past this it is the wrong file (a disk image, /dev/zero). */
 export const MAX_SECRET_FILE_BYTES = 64 * 1024;

@@ -4,6 +4,7 @@ import type { LeaseStore } from "../lease-store.js";
 import { MIN_AUDIT_BUFFER_BYTES } from "../node-runtime/stdout-audit.js";
 import { authFromEnv } from "./env-auth.js";
 import { withFileVariables } from "./env-files.js";
+import { publishFromEnv } from "./env-publish.js";
 import type { NodeKeyServerOptions } from "./index.js";
 import {
   DEFAULT_HEADERS_TIMEOUT_MS,
@@ -54,7 +55,8 @@ const MAX_AUDIT_BUFFER_BYTES = 1024 * 1024 * 1024;
  * `SQLITE_PATH`), the node:http limits (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`,
  * `KEEP_ALIVE_TIMEOUT_MS`, `MAX_CONNECTIONS`, `SHUTDOWN_TIMEOUT_MS`), `AUDIT_BUFFER_BYTES` and,
  * for bearer JWT authentication, `JWT_SECRET` (with optional `JWT_ISSUER`, `JWT_AUDIENCE`) or
- * `JWT_JWKS_URL` with `JWT_ISSUER` and `JWT_AUDIENCE` (and optional `JWT_ALGORITHMS`).
+ * `JWT_JWKS_URL` with `JWT_ISSUER` and `JWT_AUDIENCE` (and optional `JWT_ALGORITHMS`); and
+ * publishing (`PUBLISH`, `PUBLISH_BUCKET`…, see `publishFromEnv`).
  */
 export async function keyServerOptionsFromEnv(given: KeyServerEnv): Promise<EnvConfig> {
   // MASTER_KEY_FILE, SALT_FILE, JWT_SECRET_FILE, DATABASE_URL_FILE: Docker and Kubernetes secrets.
@@ -98,7 +100,11 @@ export async function keyServerOptionsFromEnv(given: KeyServerEnv): Promise<EnvC
   }
 
   // Checked before a lease store is opened, so a bad variable leaves nothing open.
-  const { authenticate, summary: authSummary } = authFromEnv(env);
+  const { publish, summary: publishSummary } = publishFromEnv(env);
+  const { authenticate, summary: authSummary } = authFromEnv(env, publish !== undefined);
+  if (publish && !authenticate) {
+    throw new EnvConfigError("Publishing needs bearer tokens: set JWT_SECRET or JWT_JWKS_URL");
+  }
   const leasesSetting = (env.LEASES ?? "on").trim().toLowerCase();
   if (leasesSetting !== "on" && leasesSetting !== "off") {
     throw new EnvConfigError(`LEASES must be "on" or "off"`);
@@ -118,11 +124,12 @@ export async function keyServerOptionsFromEnv(given: KeyServerEnv): Promise<EnvC
     summary.push("leases: off (keys are served without a lease)");
   }
 
-  summary.push(authSummary);
+  summary.push(authSummary, publishSummary);
   if (publicKey) summary.splice(1, 0, ...PUBLIC_KEY_WARNING);
   const options: NodeKeyServerOptions = { masterKey, salt, corsOrigins, port, hostname, ...limits };
   if (auditBufferBytes !== undefined) options.auditBufferBytes = auditBufferBytes;
   if (authenticate) options.authenticate = authenticate;
+  if (publish) options.publish = publish;
   if (leaseStore) options.leaseStore = leaseStore;
   if (leaseTtlSeconds !== undefined) options.leaseTtlSeconds = leaseTtlSeconds;
   if (maxConcurrentLeases !== undefined) options.maxConcurrentLeases = maxConcurrentLeases;

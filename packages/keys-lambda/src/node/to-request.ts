@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
-import { BODY_TOO_LARGE, repeatedHeaderProblem } from "../core/headers.js";
+import { bodyLimitFor, bodyTooLarge } from "../core/body.js";
+import { repeatedHeaderProblem } from "../core/headers.js";
 import type { KeyServerRequest } from "../core/key-server.js";
-import { MAX_BODY_BYTES } from "../core/options.js";
 import type { KeyServerEvent } from "../lambda/events.js";
 import type { JoinedHeaders } from "../node-runtime/raw-headers.js";
 import { buildApiGatewayEvent } from "./to-event.js";
@@ -37,10 +37,11 @@ class NodeKeyServerRequest implements KeyServerRequest<KeyServerEvent> {
     this.#cookies = cookies;
     this.body = body && body.length > 0 ? body : undefined;
     this.repeatedHeader = repeated;
+    const limit = this.body ? bodyLimitFor(this.path) : 0;
     this.problem = repeated
       ? repeatedHeaderProblem(repeated)
-      : this.body && this.body.length > MAX_BODY_BYTES
-        ? BODY_TOO_LARGE
+      : this.body && this.body.length > limit
+        ? bodyTooLarge(limit)
         : undefined;
   }
 
