@@ -585,6 +585,7 @@ describe("blindcast-pack --key-server", () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/refused the keys of demo-sample: .*\(HTTP 403 publisher_required\)/);
     expect(stderr).not.toContain(viewerToken);
+    expect(() => readdirSync(join(work, "out"))).toThrow();
   });
 
   it.each<[string, string[], Record<string, string>, RegExp]>([
