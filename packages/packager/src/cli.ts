@@ -12,8 +12,9 @@ const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <
 Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. The keys come from one of:
   MASTER_KEY and SALT (hex) in the environment, as for the key server: derived here.
   --key-server <url> and a publisher's token in the environment variable BLINDCAST_TOKEN:
-    fetched from the key server, so no master key is needed. <url> is the key server's keys URL,
-    the player's keyServerUrl (https://keys.example.com/keys); http:// only to localhost.
+    fetched from the key server, so no master key is needed. <url> is the key server's URL: the
+    player's keyServerUrl (https://keys.example.com/keys) or the base URL of its routes
+    (https://keys.example.com; /keys is added). https:// only; http:// only to localhost.
 Setting MASTER_KEY or SALT together with --key-server is refused: choose one.
 
 Key URIs are blindcast://keys/{contentId}/{epoch} (for the Blindcast player), or with

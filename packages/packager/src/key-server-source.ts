@@ -8,9 +8,11 @@ export const MAX_KEYS_PER_REQUEST = 1024;
 
 export interface KeyServerKeySourceOptions {
   /**
-   * The key server's keys URL: the one the player is given as `keyServerUrl`, e.g.
-   * `https://keys.example.com/keys` (the publisher route is `{url}/publish/{contentId}/keys`).
-   * `https:` only, or `http:` to a loopback address (`localhost`, 127.0.0.0/8, `::1`): the
+   * The key server: its keys URL, the one the player is given as `keyServerUrl`
+   * (`https://keys.example.com/keys`), or the base URL its routes are under
+   * (`https://keys.example.com`: a URL whose path does not end in `/keys` gets `/keys` added,
+   * since every key server route is under a `keys` segment). The publisher route is
+   * `{keys URL}/publish/{contentId}/keys`. `https:` only, or `http:` to a loopback address (`localhost`, 127.0.0.0/8, `::1`): the
    * token and the keys must not cross a network in clear. No credentials, query or fragment.
    */
   url: string;
@@ -189,7 +191,7 @@ function checkOptions(options: KeyServerKeySourceOptions): Settings {
   };
 }
 
-/** The URL without trailing slashes; refused unless https, or http to this machine. */
+/** The keys URL, without trailing slashes; refused unless https, or http to this machine. */
 function keyServerUrl(value: unknown): string {
   let url: URL | undefined;
   try {
@@ -210,7 +212,10 @@ function keyServerUrl(value: unknown): string {
       `the key server URL must be https:// (got ${shown}): the token and the keys would cross the network in clear; http:// is only for localhost`,
     );
   }
-  return url.href.replace(/\/+$/, "");
+  const href = url.href.replace(/\/+$/, "");
+  // Both the player's keyServerUrl and the base URL of the routes are accepted: people hold one
+  // or the other, and the routes always sit under a `keys` segment.
+  return /\/keys$/.test(url.pathname.replace(/\/+$/, "")) ? href : `${href}/keys`;
 }
 
 function isLoopback(hostname: string): boolean {
@@ -311,7 +316,7 @@ function refusalError(response: Response, refusal: Refusal, where: string, conte
     const location = (response.headers.get("location") ?? "").slice(0, 200);
     text = `${where} redirected${location ? ` to ${location}` : ""} (HTTP ${status}), not followed (it would carry the token): give the final URL`;
   } else if (status === 404 && refusal.details.serverCode === "not_found") {
-    text += "; the URL must be the key server's keys URL (the player's keyServerUrl, ending in /keys)";
+    text += "; is it the key server's URL (the player's keyServerUrl, or the base URL of its routes)?";
   }
   return new PackagerError(code, text, { keyServer: refusal.details });
 }

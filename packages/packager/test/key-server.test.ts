@@ -249,6 +249,19 @@ describe("packaging with keys from the key server's publisher route", () => {
     }
   });
 
+  it("takes the key server's base URL as well as its keys URL", async () => {
+    const base = keyServer.keysUrl.replace(/\/keys$/, "");
+    const result = await packageHls({ ...stream({ segmentsPerEpoch: 4 }), keys: source({ url: base }) });
+    expect(result.keyUris).toEqual(["blindcast://keys/demo-sample/0", "blindcast://keys/demo-sample/1"]);
+    const [segment] = segmentsOf(readFileSync(join(work, "out/index.m3u8"), "utf8"));
+    const clear = await decryptSegment(
+      await contractKey(segment?.keyUri ?? ""),
+      segment?.iv ?? new Uint8Array(),
+      readFileSync(join(work, "out", segment?.uri ?? "")),
+    );
+    expect(Buffer.from(clear).equals(readFileSync(join(SAMPLE, segment?.uri ?? "")))).toBe(true);
+  });
+
   it("honours keysPerRequest", async () => {
     const proxy = await serve(forward);
     try {
@@ -515,14 +528,15 @@ describe("options are checked before any request", () => {
   });
 
   it.each([
-    "http://127.0.0.1:1/keys",
-    "http://localhost:1/keys",
-    "http://[::1]:1/keys",
-    "https://keys.example.com/keys/",
-  ])("accepts %s", (url) => {
-    expect(createKeyServerKeySource({ url, token: "abc" }).description).toBe(
-      `key server ${url.replace(/\/$/, "")}`,
-    );
+    ["http://127.0.0.1:1/keys", "http://127.0.0.1:1/keys"],
+    ["http://localhost:1/keys", "http://localhost:1/keys"],
+    ["http://[::1]:1/keys", "http://[::1]:1/keys"],
+    ["https://keys.example.com/keys/", "https://keys.example.com/keys"],
+    // The base URL the routes are under: /keys is added.
+    ["https://keys.example.com", "https://keys.example.com/keys"],
+    ["https://api.example.com/prod/", "https://api.example.com/prod/keys"],
+  ])("accepts %s as %s", (url, keysUrl) => {
+    expect(createKeyServerKeySource({ url, token: "abc" }).description).toBe(`key server ${keysUrl}`);
   });
 
   it("refuses keys together with masterKey", async () => {
