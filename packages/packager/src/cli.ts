@@ -3,14 +3,29 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { PackagerError } from "./errors.js";
-import { packageHls } from "./package-hls.js";
+import { createKeyServerKeySource } from "./key-server-source.js";
+import type { KeySource } from "./key-source.js";
+import { type PackageKeySourceOptions, type PackageMasterKeyOptions, packageHls } from "./package-hls.js";
 
-const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-uri-base <url>] [--force]
+const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-uri-base <url>] [--key-server <url>] [--force]
 
-Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. MASTER_KEY and SALT (hex) come
-from the environment, as for the key server. Key URIs are blindcast://keys/{contentId}/{epoch}
-(for the Blindcast player), or with --key-uri-base https://keys.example.com/keys the key server's
-own URLs, {url}/{contentId}/{epoch}, for clients that fetch keys themselves (ffmpeg, native players).`;
+Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. The keys come from one of:
+  MASTER_KEY and SALT (hex) in the environment, as for the key server: derived here.
+  --key-server <url> and a publisher's token in the environment variable BLINDCAST_TOKEN:
+    fetched from the key server, so no master key is needed. <url> is the key server's URL: the
+    player's keyServerUrl (https://keys.example.com/keys) or the base URL of its routes
+    (https://keys.example.com; /keys is added). https:// only; http:// only to localhost.
+Setting MASTER_KEY or SALT together with --key-server is refused: choose one.
+
+Key URIs are blindcast://keys/{contentId}/{epoch} (for the Blindcast player), or with
+--key-uri-base https://keys.example.com/keys the key server's own URLs, {url}/{contentId}/{epoch},
+for clients that fetch keys themselves (ffmpeg, native players).
+
+Exit status: 0 written; 1 packaging failed (the input, or the key server refused or could not be
+reached); 2 bad arguments or environment.`;
+
+/** The publisher's token: from the environment only, never a flag (flags show in ps and shell history). */
+const TOKEN_VARIABLE = "BLINDCAST_TOKEN";
 
 async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -32,11 +47,9 @@ async function main(): Promise<number> {
   if (perEpochText !== undefined && !/^[1-9][0-9]*$/.test(perEpochText)) {
     return usage("--segments-per-epoch must be a positive integer");
   }
-  let masterKey: Uint8Array;
-  let salt: Uint8Array;
+  let keys: PackageMasterKeyOptions | PackageKeySourceOptions;
   try {
-    masterKey = hexVariable("MASTER_KEY");
-    salt = hexVariable("SALT");
+    keys = keysFromEnvironment(args.values["key-server"]);
   } catch (error) {
     console.error(`blindcast-pack: ${(error as Error).message}`);
     return 2;
@@ -49,8 +62,7 @@ async function main(): Promise<number> {
       input,
       output,
       contentId,
-      masterKey,
-      salt,
+      ...keys,
       ...(perEpochText ? { segmentsPerEpoch: Number(perEpochText) } : {}),
       contentKey: args.values["content-key"] === true,
       ...(args.values["key-uri-base"] !== undefined ? { keyUriBase: args.values["key-uri-base"] } : {}),
@@ -63,8 +75,9 @@ async function main(): Promise<number> {
         }
       },
     });
+    const from = keys.keys ? ` from ${keys.keys.description}` : "";
     console.error(
-      `blindcast-pack: wrote ${join(output, result.playlist)}: ${result.segments} segments, ${result.keyUris.length} key(s), in ${Date.now() - started} ms`,
+      `blindcast-pack: wrote ${join(output, result.playlist)}: ${result.segments} segments, ${result.keyUris.length} key(s)${from}, in ${Date.now() - started} ms`,
     );
     return 0;
   } catch (error) {
@@ -94,6 +107,7 @@ function parse() {
       "segments-per-epoch": { type: "string" },
       "content-key": { type: "boolean" },
       "key-uri-base": { type: "string" },
+      "key-server": { type: "string" },
       force: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -105,9 +119,47 @@ function usage(message: string): number {
   return 2;
 }
 
+/**
+ * Where the keys come from: the key server when --key-server is given (the token from the
+ * environment), MASTER_KEY and SALT otherwise. Both at once is refused rather than one silently
+ * winning: a leftover MASTER_KEY from another project would encrypt with keys the key server
+ * does not serve.
+ */
+function keysFromEnvironment(
+  keyServer: string | undefined,
+): PackageMasterKeyOptions | PackageKeySourceOptions {
+  if (keyServer === undefined) {
+    return { masterKey: hexVariable("MASTER_KEY"), salt: hexVariable("SALT") };
+  }
+  const set = ["MASTER_KEY", "SALT"].filter((name) => process.env[name]?.trim());
+  if (set.length > 0) {
+    throw new Error(
+      `${set.join(" and ")} ${set.length > 1 ? "are" : "is"} set and --key-server is given: choose one (unset ${set.join(" and ")} to use the key server's keys)`,
+    );
+  }
+  const token = process.env[TOKEN_VARIABLE]?.trim();
+  if (!token) {
+    throw new Error(
+      `--key-server needs a publisher's token in the environment variable ${TOKEN_VARIABLE} (never a flag)`,
+    );
+  }
+  let source: KeySource;
+  try {
+    source = createKeyServerKeySource({ url: keyServer, token });
+  } catch (error) {
+    if (error instanceof PackagerError) throw new Error(`--key-server: ${error.message}`);
+    throw error;
+  }
+  return { keys: source };
+}
+
 function hexVariable(name: string): Uint8Array {
   const value = process.env[name]?.trim();
-  if (!value) throw new Error(`${name} is not set (hex; generate with: openssl rand -hex 32)`);
+  if (!value) {
+    throw new Error(
+      `${name} is not set (hex; generate with: openssl rand -hex 32), or give --key-server <url> with ${TOKEN_VARIABLE} to use a key server's keys`,
+    );
+  }
   try {
     return hexToBytes(value);
   } catch (error) {

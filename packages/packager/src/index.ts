@@ -1,9 +1,23 @@
-export { PackagerError, type PackagerErrorCode } from "./errors.js";
+export { type KeyServerFailure, PackagerError, type PackagerErrorCode } from "./errors.js";
+export {
+  createKeyServerKeySource,
+  type KeyServerKeySourceOptions,
+  MAX_KEYS_PER_REQUEST,
+} from "./key-server-source.js";
+export {
+  createMasterKeySource,
+  type KeyId,
+  type KeySource,
+  type MasterKeySourceOptions,
+} from "./key-source.js";
 export {
   KEY_URI_PREFIX,
+  type PackageKeySourceOptions,
+  type PackageMasterKeyOptions,
   type PackageOptions,
   type PackageProgress,
   type PackageResult,
+  type PackageStreamOptions,
   packageHls,
 } from "./package-hls.js";
 export {

@@ -3,30 +3,51 @@ import { readdir, realpath, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import {
   assertContentId,
-  assertSecretLengths,
   BlindcastCryptoError,
   bytesToHex,
-  createKeyDeriver,
   encryptSegment,
   IV_BYTES,
 } from "@blindcast/crypto";
 import { PackagerError, shown } from "./errors.js";
 import { checkMediaFile, readMediaFile, readPlaylistBytes, reason, writeInto } from "./files.js";
+import { checkSourceKeys, createMasterKeySource, type KeyId, type KeySource } from "./key-source.js";
 import { checkKeyUriBase } from "./key-uri-base.js";
 import { decodePlaylist, type ParsedPlaylist, parsePlaylist, rewriteMediaPlaylist } from "./playlist.js";
 
 /** Where key URIs point by default: resolved by the player against its keyServerUrl. */
 export const KEY_URI_PREFIX = "blindcast://keys/";
 
-export interface PackageOptions {
+/**
+ * What `packageHls` takes: where the stream is and how to cut it into epochs, and where its keys
+ * come from: the master key and salt (`masterKey`, `salt`), or a `KeySource` (`keys`), e.g.
+ * `createKeyServerKeySource` for a publisher who has a token and no master key.
+ */
+export type PackageOptions = PackageStreamOptions & (PackageMasterKeyOptions | PackageKeySourceOptions);
+
+/** Keys derived here from the key server's master key and salt. */
+export interface PackageMasterKeyOptions {
+  /** The key server's MASTER_KEY: at least 16 bytes (32 recommended). */
+  masterKey: Uint8Array;
+  /** The key server's SALT: at least 16 bytes. */
+  salt: Uint8Array;
+  keys?: undefined;
+}
+
+/** Keys from a source: `createKeyServerKeySource(…)`, or your own `KeySource`. */
+export interface PackageKeySourceOptions {
+  /** Asked once, before anything is written, for every key the stream needs. */
+  keys: KeySource;
+  masterKey?: undefined;
+  salt?: undefined;
+}
+
+export interface PackageStreamOptions {
   /** The clear input: a media playlist, or a multivariant playlist with its media playlists. */
   input: string;
   /** Folder to write the encrypted stream to; created if missing. */
   output: string;
   /** The id the key server derives this content's keys from. */
   contentId: string;
-  masterKey: Uint8Array;
-  salt: Uint8Array;
   /**
    * Start a new key epoch every this many segments. Default: never (every segment in epoch 0).
    */
@@ -87,9 +108,8 @@ interface SegmentPlan {
  * overwritten.
  */
 export async function packageHls(options: PackageOptions): Promise<PackageResult> {
-  const { input, output, contentId } = checkOptions(options);
+  const { input, output, contentId, source } = checkOptions(options);
   const keyUriBase = options.keyUriBase === undefined ? undefined : checkKeyUriBase(options.keyUriBase);
-  const deriver = createKeyDeriver(options.masterKey, options.salt);
   const perEpoch = options.segmentsPerEpoch ?? Number.POSITIVE_INFINITY;
 
   const inputPath = resolve(input);
@@ -162,22 +182,15 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
   const total = segmentFiles.size;
   let done = 0;
   const keyUris: string[] = [];
+  const keyIds = new Map<string, KeyId>();
   const keyUriOf = (index: number) => {
-    const uri = options.contentKey
-      ? `${KEY_URI_PREFIX}${contentId}`
-      : `${KEY_URI_PREFIX}${contentId}/${Math.floor(index / perEpoch)}`;
-    if (!keyUris.includes(uri)) keyUris.push(uri);
-    return uri;
-  };
-  const keys = new Map<string, Promise<Uint8Array>>();
-  const keyFor = (uri: string) => {
-    let key = keys.get(uri);
-    if (!key) {
-      const epoch = uri.slice(KEY_URI_PREFIX.length + contentId.length + 1);
-      key = epoch === "" ? deriver.contentKey(contentId) : deriver.epochKey(contentId, Number(epoch));
-      keys.set(uri, key);
+    const id: KeyId = options.contentKey ? "content" : Math.floor(index / perEpoch);
+    const uri = `${KEY_URI_PREFIX}${contentId}${id === "content" ? "" : `/${id}`}`;
+    if (!keyIds.has(uri)) {
+      keyIds.set(uri, id);
+      keyUris.push(uri);
     }
-    return key;
+    return uri;
   };
 
   // A file named by several playlists (or twice by one) is encrypted once, by its first mention;
@@ -194,32 +207,40 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
   const published = (keyUri: string) =>
     keyUriBase === undefined ? keyUri : `${keyUriBase}/${keyUri.slice(KEY_URI_PREFIX.length)}`;
 
-  const written = new Set<string>();
-  for (const job of jobs) {
-    const playlist = rewriteMediaPlaylist(
-      job.parsed,
-      (i) => published(planOf(job, i).keyUri),
-      (i) => bytesToHex(planOf(job, i).iv),
-    );
-    for (const path of job.maps) {
-      if (written.has(path)) continue;
-      written.add(path);
-      await writeInto(outputDir, path, await readMediaFile(join(inputDir, path), path));
+  // The plans name every key the stream needs: the source is asked for them all at once, before
+  // anything is written, so a refusal (a key server saying no) leaves no half-written output.
+  const ids = [...keyIds.values()];
+  const keys = checkSourceKeys(source, ids, await source.getKeys(contentId, ids));
+  const keyFor = (uri: string) => keys.get(keyIds.get(uri) as KeyId) as Uint8Array;
+  try {
+    const written = new Set<string>();
+    for (const job of jobs) {
+      const playlist = rewriteMediaPlaylist(
+        job.parsed,
+        (i) => published(planOf(job, i).keyUri),
+        (i) => bytesToHex(planOf(job, i).iv),
+      );
+      for (const path of job.maps) {
+        if (written.has(path)) continue;
+        written.add(path);
+        await writeInto(outputDir, path, await readMediaFile(join(inputDir, path), path));
+      }
+      for (const [i, path] of job.segments.entries()) {
+        if (written.has(path)) continue;
+        written.add(path);
+        const plan = planOf(job, i);
+        const clear = await readMediaFile(join(inputDir, path), path);
+        const encrypted = await encryptSegment(keyFor(plan.keyUri), plan.iv, clear);
+        await writeInto(outputDir, path, encrypted);
+        done++;
+        options.onProgress?.({ segmentsDone: done, segmentsTotal: total, file: path });
+      }
+      await writeInto(outputDir, job.path, playlist);
     }
-    for (const [i, path] of job.segments.entries()) {
-      if (written.has(path)) continue;
-      written.add(path);
-      const plan = planOf(job, i);
-      const clear = await readMediaFile(join(inputDir, path), path);
-      const encrypted = await encryptSegment(await keyFor(plan.keyUri), plan.iv, clear);
-      await writeInto(outputDir, path, encrypted);
-      done++;
-      options.onProgress?.({ segmentsDone: done, segmentsTotal: total, file: path });
-    }
-    await writeInto(outputDir, job.path, playlist);
+    if (top.kind === "multivariant") await writeInto(outputDir, topName, top.lines.join("\n"));
+  } finally {
+    for (const key of keys.values()) key.fill(0);
   }
-  if (top.kind === "multivariant") await writeInto(outputDir, topName, top.lines.join("\n"));
-  for (const key of keys.values()) (await key).fill(0);
 
   return {
     playlist: topName,
@@ -229,7 +250,7 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
   };
 }
 
-function checkOptions(options: PackageOptions): PackageOptions {
+function checkOptions(options: PackageOptions): PackageOptions & { source: KeySource } {
   if (typeof options !== "object" || options === null) throw invalid("options are required");
   if (typeof options.input !== "string" || options.input === "")
     throw invalid("input (the playlist path) is required");
@@ -237,17 +258,28 @@ function checkOptions(options: PackageOptions): PackageOptions {
     throw invalid("output (a folder) is required");
   try {
     assertContentId(options.contentId);
-    assertSecretLengths(options.masterKey, options.salt);
   } catch (error) {
     if (error instanceof BlindcastCryptoError) throw invalid(error.message);
     throw error;
+  }
+  let source: KeySource;
+  if (options.keys !== undefined) {
+    if (options.masterKey !== undefined || options.salt !== undefined) {
+      throw invalid("give either keys or masterKey and salt, not both");
+    }
+    if (typeof options.keys?.getKeys !== "function") {
+      throw invalid("keys must be a KeySource, e.g. createKeyServerKeySource({ url, token })");
+    }
+    source = options.keys;
+  } else {
+    source = createMasterKeySource({ masterKey: options.masterKey, salt: options.salt });
   }
   const n = options.segmentsPerEpoch;
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1))
     throw invalid("segmentsPerEpoch must be a positive integer");
   if (n !== undefined && options.contentKey)
     throw invalid("segmentsPerEpoch and contentKey exclude each other");
-  return options;
+  return { ...options, source };
 }
 
 /** A URI as a path inside the input folder; URLs and paths leaving the folder are refused. */
