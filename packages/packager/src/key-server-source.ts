@@ -1,6 +1,6 @@
-import { BlockList, isIP } from "node:net";
 import { isValidContentId, isValidEpoch } from "@blindcast/crypto";
 import { type KeyServerFailure, PackagerError, type PackagerErrorCode } from "./errors.js";
+import { BEARER_TOKEN, resolveKeysUrl } from "./key-server-url.js";
 import type { KeyId, KeySource } from "./key-source.js";
 
 /** The most keys the key server's publisher route gives in one answer. */
@@ -48,13 +48,6 @@ const MAX_ANSWER_BYTES = 256 * 1024;
 const MAX_ERROR_BYTES = 16 * 1024;
 /** A 16-byte key in canonical base64: 21 full characters, one carrying 2 bits, then padding. */
 const BASE64_KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
-/** RFC 6750 b64token: what a bearer token may contain, so it cannot break the header. */
-const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-
-/** 127.0.0.0/8 and ::1, in any spelling (also IPv4-mapped). */
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
-LOOPBACK.addAddress("::1", "ipv6");
 
 /**
  * Keys fetched from a key server's publisher route (`POST {url}/publish/{contentId}/keys`) with
@@ -193,36 +186,9 @@ function checkOptions(options: KeyServerKeySourceOptions): Settings {
 
 /** The keys URL, without trailing slashes; refused unless https, or http to this machine. */
 function keyServerUrl(value: unknown): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(String(value));
-  } catch {
-    // Reported below.
-  }
-  const shown = JSON.stringify(String(value).slice(0, 200));
-  if (typeof value !== "string" || !url || !/^https?:$/.test(url.protocol)) {
-    throw invalid(`the key server URL must be an https:// URL (got ${shown})`);
-  }
-  if (url.username || url.password || url.search || url.hash) {
-    // Not quoted: user:password@ in it may be a secret.
-    throw invalid("the key server URL must have no user name, password, query or fragment");
-  }
-  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
-    throw invalid(
-      `the key server URL must be https:// (got ${shown}): the token and the keys would cross the network in clear; http:// is only for localhost`,
-    );
-  }
-  const href = url.href.replace(/\/+$/, "");
-  // Both the player's keyServerUrl and the base URL of the routes are accepted: people hold one
-  // or the other, and the routes always sit under a `keys` segment.
-  return /\/keys$/.test(url.pathname.replace(/\/+$/, "")) ? href : `${href}/keys`;
-}
-
-function isLoopback(hostname: string): boolean {
-  const name = hostname.toLowerCase().replace(/^\[(.*)\]$/, "$1");
-  if (name === "localhost") return true;
-  const family = isIP(name);
-  return family !== 0 && LOOPBACK.check(name, family === 6 ? "ipv6" : "ipv4");
+  const resolved = resolveKeysUrl(value);
+  if ("problem" in resolved) throw invalid(resolved.problem);
+  return resolved.url;
 }
 
 function integer(

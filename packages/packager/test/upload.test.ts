@@ -508,6 +508,7 @@ describe("uploadStream refuses before sending anything", () => {
       { batchSize: 1001 },
       { contentId: ".." },
       { keyServerUrl: "ftp://example.com" },
+      { keyServerUrl: "http://keys.example.com/keys" }, // the token would cross in clear
       { keyServerUrl: "http://127.0.0.1/keys?token=secret" },
       { keyServerUrl: "http://user:secret@127.0.0.1/keys" },
       { token: "two words" },

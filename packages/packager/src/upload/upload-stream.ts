@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { contentIdProblem } from "@blindcast/crypto";
+import { BEARER_TOKEN, resolveKeysUrl } from "../key-server-url.js";
 import { UploadError, type UploadErrorCode } from "./errors.js";
 import { type IgnoredFile, listFolder, listSome } from "./files.js";
 import {
@@ -32,7 +33,7 @@ export interface UploadOptions {
   contentId: string;
   /**
    * The key server: the player's `keyServerUrl` (ending in `/keys`), or the server's base URL, to
-   * which `/keys` is added.
+   * which `/keys` is added. `https:`, or `http:` to this machine only (the token is sent there).
    */
   keyServerUrl: string;
   /** A publisher's bearer token. Never printed. */
@@ -457,8 +458,10 @@ function resolveOptions(options: UploadOptions): Settings {
     throw invalid("dir must be the packaged folder's path");
   const idProblem = contentIdProblem(options.contentId);
   if (idProblem) throw invalid(idProblem);
-  if (typeof options.token !== "string" || !/^[\x21-\x7e]+$/.test(options.token)) {
-    throw invalid("token must be a publisher's bearer token (printable, no spaces)");
+  if (typeof options.token !== "string" || !BEARER_TOKEN.test(options.token)) {
+    throw invalid(
+      "token must be a publisher's bearer token (RFC 6750 characters: A-Z a-z 0-9 - . _ ~ + /, then =)",
+    );
   }
   const integer = (
     name: string,
@@ -494,28 +497,9 @@ function resolveOptions(options: UploadOptions): Settings {
   };
 }
 
-/** The URL the key routes live under: given as is when it ends in /keys, else with /keys added. */
+/** The key routes' URL: https, or http to this machine (see resolveKeysUrl). */
 function keysUrl(value: unknown): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value as string);
-  } catch {
-    // Reported below.
-  }
-  if (
-    typeof value !== "string" ||
-    !url ||
-    !/^https?:$/.test(url.protocol) ||
-    url.search ||
-    url.hash ||
-    url.username ||
-    url.password
-  ) {
-    throw new UploadError(
-      "INVALID_OPTIONS",
-      `keyServerUrl must be an http(s) URL without credentials, query or fragment (got ${JSON.stringify(redact(String(value)).replace(/\/\/[^/@]*@/, "//…@"))})`,
-    );
-  }
-  const base = url.href.replace(/\/+$/, "");
-  return /\/keys$/.test(url.pathname.replace(/\/+$/, "")) ? base : `${base}/keys`;
+  const resolved = resolveKeysUrl(value);
+  if ("problem" in resolved) throw new UploadError("INVALID_OPTIONS", resolved.problem);
+  return resolved.url;
 }
