@@ -66,7 +66,7 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     let leaseId: string | undefined;
     let bytes: Uint8Array;
     try {
-      leaseId = await leases.leaseIdFor(ref.contentId);
+      leaseId = await leases.leaseIdFor(ref);
       // A key asked for with the lease came with it: no request of its own.
       bytes =
         leases.take(ref) ??
