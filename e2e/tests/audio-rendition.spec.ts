@@ -6,7 +6,7 @@ import { hexToBytes } from "@blindcast/crypto";
 import { DEMO_MASTER_KEY, DEMO_SALT } from "@blindcast/demo/demo-values.mjs";
 import { packageHls } from "@blindcast/packager";
 import { expect, keysInHand, openDemo, playback, test } from "./fixtures.js";
-import { startMediaServer, serveDirectory } from "./media-server.js";
+import { serveDirectory, startMediaServer } from "./media-server.js";
 
 // The sample's video (8 segments of 2 s) with its audio as a separate rendition cut into 1 s
 // segments (16), packaged with a new epoch every 2 segments: the video has epochs 0-3, the audio
@@ -69,7 +69,9 @@ test("a separate audio rendition: its own epochs' keys are prefetched, each in h
     }
     const inHand = keysInHand(keys.records);
     const late = [...firstRequested].filter(([e, at]) => !((inHand.get(e) ?? Infinity) < at)).map(([e]) => e);
-    expect(late, "epochs whose key was not in hand before their first audio segment was requested").toEqual([]);
+    expect(late, "epochs whose key was not in hand before their first audio segment was requested").toEqual(
+      [],
+    );
 
     const state = await playback(page);
     expect(state.errors).toEqual([]);

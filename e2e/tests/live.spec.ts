@@ -50,7 +50,9 @@ test("live: 10 key rotations at the live edge with no stall, each key in hand be
     await page.waitForFunction(() => window.__blindcast.events.some((e) => e.name === "playing"), undefined, {
       timeout: 15_000,
     });
-    const started = await page.evaluate(() => (document.querySelector("video") as HTMLVideoElement).currentTime);
+    const started = await page.evaluate(
+      () => (document.querySelector("video") as HTMLVideoElement).currentTime,
+    );
     // Ten epoch boundaries (1 s each) played through.
     await page.waitForFunction(
       (t) => (document.querySelector("video") as HTMLVideoElement).currentTime > t,

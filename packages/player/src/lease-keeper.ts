@@ -201,12 +201,7 @@ export function createLeaseKeeper(
         // Creation failures are reported through onFatal; key requests await `ready` themselves.
         h.ready.catch(() => {});
       }
-      for (const key of keys) {
-        const name = keyName(key);
-        if (h.keys && h.keys.length < MAX_LEASE_KEYS && !h.keys.some((k) => keyName(k) === name)) {
-          h.keys.push(key);
-        }
-      }
+      for (const key of keys) if (h.keys && h.keys.length < MAX_LEASE_KEYS) h.keys.push(key);
       return h.ready;
     },
     take(ref) {

@@ -108,8 +108,7 @@ export function createPlayerWith(
   // Every rendition's playlist, as it loads and (live) each time it is refreshed: video, and the
   // audio and subtitle tracks hls.js loads on their own, whose epochs may not be in the video's.
   const onPlaylist =
-    (type: string) =>
-    (_event: string, data: { details: LevelDetails; level?: number; id?: number }) => {
+    (type: string) => (_event: string, data: { details: LevelDetails; level?: number; id?: number }) => {
       const { details } = data;
       playlists.set(type + (data.level ?? data.id), details);
       // Where playback will start: the current position, else hls.js' live start or the start position.
@@ -118,7 +117,13 @@ export function createPlayerWith(
         (details.live
           ? (hls.liveSyncPosition ?? details.edge - 3 * details.targetduration)
           : Math.max(0, hls.config.startPosition));
-      prefetchFrom(details, Math.max(0, details.fragments.findIndex((frag) => frag.end > position)));
+      prefetchFrom(
+        details,
+        Math.max(
+          0,
+          details.fragments.findIndex((frag) => frag.end > position),
+        ),
+      );
     };
   hls.on(HlsClass.Events.LEVEL_LOADED, onPlaylist("main"));
   hls.on(HlsClass.Events.AUDIO_TRACK_LOADED, onPlaylist("audio"));

@@ -35,9 +35,8 @@ export function keysToPrefetch(
     add(fragments[i]?.keyUri);
   }
   if (live) {
-    const lastUri = fragments[fragments.length - 1]?.keyUri;
-    add(lastUri);
-    const last = refs.find((ref) => formatKeyUri(ref) === lastUri);
+    add(fragments[fragments.length - 1]?.keyUri);
+    const last = refs[refs.length - 1];
     if (last?.epoch !== undefined) add(formatKeyUri({ ...last, epoch: last.epoch + 1 }));
   }
   return refs;
