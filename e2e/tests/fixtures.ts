@@ -191,7 +191,6 @@ declare global {
       player?: {
         lease?: { leaseId: string };
         hls: {
-          latency: number;
           on(event: string, listener: (event: string, data: { details: string }) => void): void;
         };
       };

@@ -6,8 +6,9 @@ import { expect, keysInHand, openDemo, playback, test } from "./fixtures.js";
 import { createLiveStream, startMediaServer } from "./media-server.js";
 
 // A live stream made during the test from 20 committed 1 s segments: a sliding window of 6, one
-// segment published a second, one epoch per segment, numbered from the media sequence. It has
-// been running a while (sequence 1000 on), so playback starts far from epoch 0.
+// segment published a second from the first playlist request on (4 already there), one epoch per
+// segment, numbered from the media sequence. It has been running a while (sequence 1000 on), so
+// playback starts far from epoch 0.
 const LIVE = fileURLToPath(new URL("../fixtures/live-1s/", import.meta.url));
 const CONTENT_ID = "live-channel";
 
@@ -59,11 +60,14 @@ test("live: 10 key rotations at the live edge with no stall, each key in hand be
       started + 10.2,
       { timeout: 20_000 },
     );
-    const latency = await page.evaluate(() => window.__blindcast.player?.hls.latency ?? Infinity);
     const stalls = await page.evaluate(() => (window as unknown as { stalls: string[] }).stalls);
     const state = await playback(page);
     const requests = [...media.requests];
     const newest = live.newestSequence();
+    // Renewed again and again (every 5 s with a 10 s TTL) while it plays on.
+    await expect
+      .poll(() => keys.records.filter((r) => r.route === "lease_renew").length, { timeout: 8_000 })
+      .toBeGreaterThanOrEqual(2);
 
     // Each epoch's first segment request, in order.
     const firstRequested = new Map<number, number>();
@@ -85,7 +89,8 @@ test("live: 10 key rotations at the live edge with no stall, each key in hand be
     expect(creations[0]?.keys?.[0]).toBe(startEpoch);
 
     // Every later epoch's key was in hand before its first segment was requested: fetched ahead,
-    // at least ten rotations of them.
+    // at least ten rotations of them. (The starting epoch's key comes with the lease, which
+    // leaves when the first playlist is read, as hls.js may request the first segment at once.)
     const inHand = keysInHand(keys.records);
     const rotations = [...firstRequested].filter(([epoch]) => epoch !== startEpoch);
     expect(rotations.length).toBeGreaterThanOrEqual(10);
@@ -102,18 +107,18 @@ test("live: 10 key rotations at the live edge with no stall, each key in hand be
     expect(state.events.slice(firstPlaying).filter((e) => e.name === "waiting")).toEqual([]);
     expect(stalls).toEqual([]);
     expect(state.errors).toEqual([]);
-    // hls.js keeps 3 target durations from the edge; the edge's age and startup add the rest.
-    expect(latency).toBeLessThan(6);
     // It keeps up with the stream: segments are requested as they are published (a playlist
     // refresh a target duration apart may not have seen the newest one or two yet).
     expect(lastRequested).toBeGreaterThanOrEqual(newest - 2);
 
     // The lease lives on as long as the viewer watches: renewed, never lost.
     const renewals = keys.records.filter((r) => r.route === "lease_renew");
-    expect(renewals.length).toBeGreaterThanOrEqual(1);
+    expect(renewals.length).toBeGreaterThanOrEqual(2);
     expect(renewals.every((r) => r.status === 200)).toBe(true);
-    expect(state.events.filter((e) => e.name === "leaserenewed")).toHaveLength(renewals.length);
-    expect(state.events.some((e) => e.name === "leaselost")).toBe(false);
+    const after = await playback(page);
+    expect(after.events.filter((e) => e.name === "leaserenewed")).toHaveLength(renewals.length);
+    expect(after.events.some((e) => e.name === "leaselost")).toBe(false);
+    expect(after.errors).toEqual([]);
   } finally {
     media.close();
   }

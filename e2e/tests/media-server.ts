@@ -81,7 +81,10 @@ export interface LiveStreamOptions {
   /** The media sequence number of the first segment. */
   firstSequence: number;
   segmentsPerEpoch: number;
-  /** Segments published when the stream starts; then one more every `segmentSeconds`. */
+  /**
+   * Segments published when the stream starts, at its first request (so that a slow page load
+   * does not eat into the stream); then one more every `segmentSeconds`.
+   */
   initialSegments: number;
   /** Segments the playlist names at most (the sliding window). */
   windowSegments: number;
@@ -107,14 +110,14 @@ export interface LiveStream {
 export function createLiveStream(options: LiveStreamOptions): LiveStream {
   const { segments, segmentSeconds, contentId, firstSequence, segmentsPerEpoch } = options;
   const deriver = createKeyDeriver(options.masterKey, options.salt);
-  const started = performance.now();
+  let started: number | undefined;
   const encrypted = new Map<number, Promise<Uint8Array>>();
   const epochOf = (sequence: number) => Math.floor(sequence / segmentsPerEpoch);
-  const published = () =>
-    Math.min(
-      segments.length,
-      options.initialSegments + Math.floor((performance.now() - started) / (segmentSeconds * 1000)),
-    );
+  const published = () => {
+    started ??= performance.now();
+    const elapsed = performance.now() - started;
+    return Math.min(segments.length, options.initialSegments + Math.floor(elapsed / (segmentSeconds * 1000)));
+  };
 
   const playlist = () => {
     const count = published();
