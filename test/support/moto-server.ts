@@ -17,6 +17,11 @@ export interface MotoServer {
   getObject(key: string): Promise<{ body: Buffer; contentType: string | null } | undefined>;
   /** Every object key in the bucket, sorted. */
   listKeys(): Promise<string[]>;
+  /**
+   * Lets anyone read objects (a bucket policy granting s3:GetObject to all) and browsers on
+   * `origins` fetch them (bucket CORS for GET and HEAD), as a bucket behind a public CDN is set up.
+   */
+  allowPublicReads(origins: readonly string[]): Promise<void>;
   /** Stops the server; waits for it to exit (SIGKILL after 5 s). */
   stop(): Promise<void>;
 }
@@ -123,6 +128,33 @@ function motoServer(endpoint: string, bucket: string, child: ChildProcess): Moto
         token = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(xml)?.[1];
       } while (token);
       return keys.sort();
+    },
+    async allowPublicReads(origins) {
+      const policy = JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `arn:aws:s3:::${bucket}/*` },
+        ],
+      });
+      const cors = `<CORSConfiguration><CORSRule>${origins
+        .map((origin) => `<AllowedOrigin>${origin}</AllowedOrigin>`)
+        .join(
+          "",
+        )}<AllowedMethod>GET</AllowedMethod><AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>600</MaxAgeSeconds></CORSRule></CORSConfiguration>`;
+      for (const [query, body] of [
+        ["policy", policy],
+        ["cors", cors],
+      ] as const) {
+        const response = await fetch(`${endpoint}/${bucket}?${query}`, {
+          method: "PUT",
+          headers: { authorization: ANY_AUTHORIZATION },
+          body,
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (!response.ok)
+          throw new Error(`moto PUT ?${query}: HTTP ${response.status} ${await response.text()}`);
+        await response.arrayBuffer().catch(() => undefined);
+      }
     },
     stop: () => stopChild(child),
   };
