@@ -3,6 +3,7 @@ import {
   type BlindcastPlayerError,
   createPlayer,
   type LeaseInfo,
+  type LoadOptions,
   type PlayerErrorCode,
 } from "@blindcast/player";
 
@@ -11,6 +12,8 @@ interface DemoConfig {
   src: string;
   contentId: string;
   token: string | null;
+  /** `?firstKey=playlist` (live streams), `content` or an epoch; the player's default otherwise. */
+  firstKey: LoadOptions["firstKey"];
 }
 
 /** What the page did, for people (the panels) and for the end-to-end tests (window.__blindcast). */
@@ -60,7 +63,13 @@ async function loadConfig(): Promise<DemoConfig> {
     src: pick("src"),
     contentId: pick("contentId"),
     token: params.has("token") ? params.get("token") || null : (file.token ?? null),
+    firstKey: firstKeyOf(params.get("firstKey")),
   };
+}
+
+function firstKeyOf(value: string | null): LoadOptions["firstKey"] {
+  if (value === "playlist" || value === "content") return value;
+  return value && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 const config = await loadConfig();
@@ -118,12 +127,16 @@ async function start() {
     record("error", { code: error.code });
     showError(error);
   });
-  player.load(config.src, { contentId: config.contentId });
+  player.load(config.src, { contentId: config.contentId, firstKey: config.firstKey });
 }
 
 video.addEventListener("playing", () => {
   $("status").textContent = "Playing.";
   record("playing");
+});
+video.addEventListener("waiting", () => {
+  $("status").textContent = "Buffering…";
+  record("waiting");
 });
 video.addEventListener("ended", () => {
   $("status").textContent = "Ended.";

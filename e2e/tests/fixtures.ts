@@ -15,10 +15,13 @@ export const PAGE_ORIGIN = "http://localhost:4173";
 export const CONTENT_ID = "demo-sample";
 export const SRC = `/media/${CONTENT_ID}/master.m3u8`;
 
+/** An audit record and when the server had its answer (`performance.now()` in this process). */
+export type TimedRecord = AuditRecord & { at: number };
+
 export interface KeyServer {
   keysUrl: string;
   /** Every request the server answered, from its audit hook. */
-  records: AuditRecord[];
+  records: TimedRecord[];
   store: LeaseStore;
 }
 
@@ -39,7 +42,7 @@ export const test = base.extend<{
   startKeys: async ({}, use) => {
     const running: { close(): Promise<void> }[] = [];
     await use(async (overrides = {}) => {
-      const records: AuditRecord[] = [];
+      const records: TimedRecord[] = [];
       const store = overrides.leaseStore ?? createMemoryLeaseStore();
       const server = await startKeyServer({
         masterKey: hexToBytes(DEMO_MASTER_KEY),
@@ -50,7 +53,7 @@ export const test = base.extend<{
         leaseTtlSeconds: 30,
         ...overrides,
         port: 0,
-        audit: (record) => records.push(record),
+        audit: (record) => records.push({ ...record, at: performance.now() }),
         logger: { warn() {}, error() {} },
       });
       running.push(server);
@@ -64,7 +67,7 @@ export const test = base.extend<{
   startExpressKeys: async ({}, use) => {
     const running: { close(): void; closeAllConnections(): void }[] = [];
     await use(async (overrides = {}) => {
-      const records: AuditRecord[] = [];
+      const records: TimedRecord[] = [];
       const appErrors: unknown[] = [];
       const store = overrides.leaseStore ?? createMemoryLeaseStore();
       const app = express();
@@ -80,7 +83,7 @@ export const test = base.extend<{
           leaseStore: store,
           leaseTtlSeconds: 30,
           ...overrides,
-          audit: (record) => records.push(record),
+          audit: (record) => records.push({ ...record, at: performance.now() }),
           logger: { warn() {}, error() {} },
         }),
       );
@@ -105,17 +108,20 @@ export const test = base.extend<{
 export { expect };
 
 /**
- * Opens the demo page against a key server; `token: null` means signed out. `contentId` is what
- * the page passes to `load()` (the sample's own by default).
+ * Opens the demo page against a key server; `token: null` means signed out. `contentId` and
+ * `firstKey` are what the page passes to `load()` (the sample's own, and the player's default);
+ * `src` the playlist it plays (the sample by default).
  */
 export async function openDemo(
   page: Page,
   keys: Pick<KeyServer, "keysUrl">,
-  options: { token?: string | null; contentId?: string } = {},
+  options: { token?: string | null; contentId?: string; src?: string; firstKey?: string } = {},
 ) {
   const token = options.token === undefined ? await demoToken() : (options.token ?? "");
   const contentId = options.contentId ?? CONTENT_ID;
-  const params = new URLSearchParams({ keyServerUrl: keys.keysUrl, src: SRC, contentId, token });
+  const src = options.src ?? SRC;
+  const params = new URLSearchParams({ keyServerUrl: keys.keysUrl, src, contentId, token });
+  if (options.firstKey !== undefined) params.set("firstKey", options.firstKey);
   await page.goto(`/?${params}`);
 }
 
@@ -143,6 +149,26 @@ export function playback(page: Page): Promise<PlaybackState> {
   });
 }
 
+/**
+ * When the key server had each epoch's key answered (first time), whether on its own route or
+ * with a new lease.
+ */
+export function keysInHand(records: TimedRecord[]): Map<number, number> {
+  const inHand = new Map<number, number>();
+  for (const r of records) {
+    const epochs =
+      r.route === "epoch_key" && r.status === 200
+        ? [r.epoch]
+        : r.route === "lease_create" && r.status === 201
+          ? (r.keys ?? [])
+          : [];
+    for (const epoch of epochs) {
+      if (typeof epoch === "number" && !inHand.has(epoch)) inHand.set(epoch, r.at);
+    }
+  }
+  return inHand;
+}
+
 export async function waitForTime(page: Page, seconds: number, timeout = 40_000) {
   await page.waitForFunction(
     (t) => (document.querySelector("video") as HTMLVideoElement).currentTime > t,
@@ -162,7 +188,12 @@ declare global {
     __blindcast: {
       errors: { code: string; message: string; reason?: string }[];
       events: { name: string; at: number; detail: Record<string, unknown> }[];
-      player?: { lease?: { leaseId: string } };
+      player?: {
+        lease?: { leaseId: string };
+        hls: {
+          on(event: string, listener: (event: string, data: { details: string }) => void): void;
+        };
+      };
     };
   }
 }

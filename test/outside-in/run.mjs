@@ -70,6 +70,9 @@ try {
   await step("npm install the tarballs into a scratch app", () => install(packages, packed));
   await step("type-check the documentation's snippets", () => typecheckSnippets());
   await step("bundle and call the README's Lambda handler", () => lambda());
+  await step("blindcast-pack --key-server and blindcast-upload against the installed blindcast-keys", () =>
+    publish(),
+  );
   await step("blindcast-pack, Vite build, blindcast-keys, play in Chromium", () => play());
   console.error("\noutside-in: tarballs");
   for (const t of packed) {
@@ -406,6 +409,55 @@ async function lambda() {
     throw new Error(`without a token the handler answered ${refused.statusCode}`);
 }
 
+/** The publisher's tools as installed: keys from the installed server with only a token. */
+async function publish() {
+  const keys = await start(join(app, "node_modules/.bin/blindcast-keys"), [], {
+    cwd: app,
+    env: { MASTER_KEY, SALT, JWT_SECRET, CORS_ORIGINS: "*", PORT: "0", PUBLISH: "on" },
+    ready: /listening on (http:\/\/\S+)/,
+  });
+  try {
+    const token = await new SignJWT({ scope: "blindcast:publish" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("publisher-1")
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .sign(new TextEncoder().encode(JWT_SECRET));
+    const out = join(scratch, "published");
+    const pack = run(
+      join(app, "node_modules/.bin/blindcast-pack"),
+      [
+        join(root, "demo/sample/master.m3u8"),
+        out,
+        "--content-id",
+        CONTENT_ID,
+        "--segments-per-epoch",
+        "2",
+        "--key-server",
+        keys.match[1],
+      ],
+      { cwd: app, env: { BLINDCAST_TOKEN: token } },
+    );
+    if (!/8 segments, 4 key\(s\)/.test(pack.stderr))
+      throw new Error(`blindcast-pack --key-server:\n${pack.stderr}`);
+    const help = run(join(app, "node_modules/.bin/blindcast-upload"), ["--help"], { cwd: app });
+    if (!/blindcast-upload/.test(help.stdout + help.stderr))
+      throw new Error("blindcast-upload --help printed no usage");
+    // No bucket configured on this server: the installed uploader reaches it and reports why.
+    const upload = run(
+      join(app, "node_modules/.bin/blindcast-upload"),
+      [out, "--content-id", CONTENT_ID, "--key-server", keys.match[1]],
+      { cwd: app, env: { BLINDCAST_TOKEN: token }, allowFailure: true },
+    );
+    if (upload.status !== 1 || !/not configured|uploads/i.test(upload.stderr)) {
+      throw new Error(`blindcast-upload without storage exited ${upload.status}:\n${upload.stderr}`);
+    }
+    if ((pack.stderr + upload.stderr).includes(token)) throw new Error("a CLI printed the token");
+  } finally {
+    keys.child.kill("SIGTERM");
+  }
+}
+
 async function play() {
   const secrets = { MASTER_KEY, SALT };
   const media = join(app, "public/media", CONTENT_ID);
@@ -583,6 +635,7 @@ function start(command, args, { cwd, env = {}, ready, timeoutMs = 60_000 }) {
       clearTimeout(timer);
       resolve({
         match,
+        child,
         get stdout() {
           return output.stdout;
         },

@@ -3,23 +3,41 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BlindcastCryptoError, hexToBytes } from "@blindcast/crypto";
 import { PackagerError } from "./errors.js";
-import { type PackageOptions, packageHls } from "./package-hls.js";
+import { createKeyServerKeySource } from "./key-server-source.js";
+import type { KeySource } from "./key-source.js";
+import { type PackageKeyOptions, type PackageOptions, packageHls } from "./package-hls.js";
 import { type WatchEvent, watchHls } from "./watch-hls.js";
 
-const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-uri-base <url>] [--force]
+const USAGE = `usage: blindcast-pack <input.m3u8> <output-folder> --content-id <id> [--segments-per-epoch <n>] [--content-key] [--key-uri-base <url>] [--key-server <url>] [--force]
        blindcast-pack <input.m3u8> <output-folder> --content-id <id> --watch [--segments-per-epoch <n>] [--prune] [--poll-interval <s>] [--stall-timeout <s>] …
 
-Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. MASTER_KEY and SALT (hex) come
-from the environment, as for the key server. Key URIs are blindcast://keys/{contentId}/{epoch}
-(for the Blindcast player), or with --key-uri-base https://keys.example.com/keys the key server's
-own URLs, {url}/{contentId}/{epoch}, for clients that fetch keys themselves (ffmpeg, native players).
+Encrypts a clear HLS stream (as ffmpeg writes it) for Blindcast. The keys come from one of:
+  MASTER_KEY and SALT (hex) in the environment, as for the key server: derived here.
+  --key-server <url> and a publisher's token in the environment variable BLINDCAST_TOKEN:
+    fetched from the key server, so no master key is needed. <url> is the key server's URL: the
+    player's keyServerUrl (https://keys.example.com/keys) or the base URL of its routes
+    (https://keys.example.com; /keys is added). https:// only; http:// only to localhost.
+Setting MASTER_KEY or SALT together with --key-server is refused: choose one.
+
+Key URIs are blindcast://keys/{contentId}/{epoch} (for the Blindcast player), or with
+--key-uri-base https://keys.example.com/keys the key server's own URLs, {url}/{contentId}/{epoch},
+for clients that fetch keys themselves (ffmpeg, native players).
 A segment's epoch is floor(media sequence number / segments per epoch).
 
 --watch follows a live input (no #EXT-X-ENDLIST) as the encoder writes it: each new segment is
 encrypted once, and the output playlist is replaced atomically after its segments are written,
 until the input ends. Stopped (Ctrl-C) and started again, it continues where it was: published
 segments keep their key and IV (recorded in .blindcast-live.json in the output folder). --prune
-deletes segments from the output once they have left the window for long enough.`;
+deletes segments from the output once they have left the window for long enough. With
+--key-server, each new epoch's key is fetched as it appears (a few epochs ahead per request); a
+key server that cannot be reached is tried again at each poll, until --stall-timeout.
+
+Exit status: 0 written (or, with --watch, the input ended or the watch was stopped); 1 packaging
+failed (the input, or the key server refused or could not be reached); 2 bad arguments or
+environment.`;
+
+/** The publisher's token: from the environment only, never a flag (flags show in ps and shell history). */
+const TOKEN_VARIABLE = "BLINDCAST_TOKEN";
 
 async function main(): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -50,11 +68,9 @@ async function main(): Promise<number> {
       if (args.values[flag] !== undefined) return usage(`--${flag} goes with --watch`);
     }
   }
-  let masterKey: Uint8Array;
-  let salt: Uint8Array;
+  let keys: PackageKeyOptions;
   try {
-    masterKey = hexVariable("MASTER_KEY");
-    salt = hexVariable("SALT");
+    keys = keysFromEnvironment(args.values["key-server"]);
   } catch (error) {
     console.error(`blindcast-pack: ${(error as Error).message}`);
     return 2;
@@ -64,8 +80,7 @@ async function main(): Promise<number> {
     input,
     output,
     contentId,
-    masterKey,
-    salt,
+    ...keys,
     ...(perEpochText ? { segmentsPerEpoch: Number(perEpochText) } : {}),
     contentKey: args.values["content-key"] === true,
     ...(args.values["key-uri-base"] !== undefined ? { keyUriBase: args.values["key-uri-base"] } : {}),
@@ -105,11 +120,11 @@ async function packageOnce(options: PackageOptions): Promise<number> {
   const written = join(options.output, result.playlist);
   if (result.live) {
     console.error(
-      `blindcast-pack: ${result.playlist} is live (no #EXT-X-ENDLIST): packaged its current window into ${written}, ${result.segments} new segment(s), ${result.keyUris.length} key(s), in ${Date.now() - started} ms; the output stays live (no #EXT-X-ENDLIST added). Run again to add the segments written since, or use --watch to follow the stream.`,
+      `blindcast-pack: ${result.playlist} is live (no #EXT-X-ENDLIST): packaged its current window into ${written}, ${result.segments} new segment(s), ${result.keyUris.length} key(s)${keysFrom(options)}, in ${Date.now() - started} ms; the output stays live (no #EXT-X-ENDLIST added). Run again to add the segments written since, or use --watch to follow the stream.`,
     );
   } else {
     console.error(
-      `blindcast-pack: wrote ${written}: ${result.segments} segments, ${result.keyUris.length} key(s), in ${Date.now() - started} ms`,
+      `blindcast-pack: wrote ${written}: ${result.segments} segments, ${result.keyUris.length} key(s)${keysFrom(options)}, in ${Date.now() - started} ms`,
     );
   }
   return 0;
@@ -124,7 +139,9 @@ async function watch(
   const stop = () => controller.abort();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  console.error(`blindcast-pack: watching ${options.input} (Ctrl-C stops; running again continues)`);
+  console.error(
+    `blindcast-pack: watching ${options.input}, keys${keysFrom(options) || " from the master key"} (Ctrl-C stops; running again continues)`,
+  );
   try {
     const result = await watchHls({ ...options, ...extra, signal: controller.signal, onEvent: report }).done;
     const written = join(options.output, result.playlist);
@@ -153,6 +170,11 @@ function report(event: WatchEvent): void {
       break;
     case "restored":
       console.error(`blindcast-pack: ${event.file} was missing from the output: written again, unchanged`);
+      break;
+    case "skipped":
+      console.error(
+        `blindcast-pack: fell behind: ${event.first === event.last ? `sequence ${event.first}` : `sequences ${event.first} to ${event.last}`} of ${event.playlist} left the input's window before they could be packaged, and are not in the output; give the encoder a longer window (ffmpeg: -hls_list_size)`,
+      );
       break;
     case "waiting":
       console.error(`blindcast-pack: waiting: ${event.message}`);
@@ -183,6 +205,7 @@ function parse() {
       "segments-per-epoch": { type: "string" },
       "content-key": { type: "boolean" },
       "key-uri-base": { type: "string" },
+      "key-server": { type: "string" },
       force: { type: "boolean" },
       watch: { type: "boolean" },
       prune: { type: "boolean" },
@@ -213,9 +236,50 @@ function usage(message: string): number {
   return 2;
 }
 
+/** " from key server …" when the keys come from a source; the description is never a secret. */
+function keysFrom(options: PackageOptions): string {
+  return options.keys ? ` from ${options.keys.description}` : "";
+}
+
+/**
+ * Where the keys come from: the key server when --key-server is given (the token from the
+ * environment), MASTER_KEY and SALT otherwise. Both at once is refused rather than one silently
+ * winning: a leftover MASTER_KEY from another project would encrypt with keys the key server
+ * does not serve.
+ */
+function keysFromEnvironment(keyServer: string | undefined): PackageKeyOptions {
+  if (keyServer === undefined) {
+    return { masterKey: hexVariable("MASTER_KEY"), salt: hexVariable("SALT") };
+  }
+  const set = ["MASTER_KEY", "SALT"].filter((name) => process.env[name]?.trim());
+  if (set.length > 0) {
+    throw new Error(
+      `${set.join(" and ")} ${set.length > 1 ? "are" : "is"} set and --key-server is given: choose one (unset ${set.join(" and ")} to use the key server's keys)`,
+    );
+  }
+  const token = process.env[TOKEN_VARIABLE]?.trim();
+  if (!token) {
+    throw new Error(
+      `--key-server needs a publisher's token in the environment variable ${TOKEN_VARIABLE} (never a flag)`,
+    );
+  }
+  let source: KeySource;
+  try {
+    source = createKeyServerKeySource({ url: keyServer, token });
+  } catch (error) {
+    if (error instanceof PackagerError) throw new Error(`--key-server: ${error.message}`);
+    throw error;
+  }
+  return { keys: source };
+}
+
 function hexVariable(name: string): Uint8Array {
   const value = process.env[name]?.trim();
-  if (!value) throw new Error(`${name} is not set (hex; generate with: openssl rand -hex 32)`);
+  if (!value) {
+    throw new Error(
+      `${name} is not set (hex; generate with: openssl rand -hex 32), or give --key-server <url> with ${TOKEN_VARIABLE} to use a key server's keys`,
+    );
+  }
   try {
     return hexToBytes(value);
   } catch (error) {

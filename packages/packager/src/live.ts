@@ -36,6 +36,12 @@ export type WatchEvent =
    * multivariant playlist is written after its media playlists, and reported by none).
    */
   | { type: "published"; playlist: string; mediaSequence: number; segments: number; ended: boolean }
+  /**
+   * Segments `first` to `last` of a media playlist left the input's window before the watch
+   * packaged them (it was stopped, or held up, e.g. by the key server, for longer than the
+   * window): the output goes from the last segment it published to the window's first.
+   */
+  | { type: "skipped"; playlist: string; first: number; last: number }
   /** The input is not usable yet (being written, a segment not there); polling goes on. */
   | { type: "waiting"; code: string; message: string }
   /** A segment out of every window for long enough was deleted from the output (prune). */
@@ -144,12 +150,22 @@ export class LiveSession {
     const fresh: FreshSegment[] = [];
     const freshMaps: string[] = [];
     const missing: string[] = [];
+    const skipped: Extract<WatchEvent, { type: "skipped" }>[] = [];
     for (const job of snapshot.jobs) {
       const before = state.playlists.get(job.path);
       if (before && job.parsed.mediaSequence < before.mediaSequence) {
         throw mismatch(
           `${shown(job.path)}: EXT-X-MEDIA-SEQUENCE went back from ${before.mediaSequence} to ${job.parsed.mediaSequence}, so the encoder started over; make it continue the numbering (ffmpeg: -hls_flags append_list, or -start_number), or package into a new folder`,
         );
+      }
+      const lastPublished = this.lastPublished(job.path);
+      if (lastPublished !== undefined && job.parsed.mediaSequence > lastPublished + 1) {
+        skipped.push({
+          type: "skipped",
+          playlist: job.path,
+          first: lastPublished + 1,
+          last: job.parsed.mediaSequence - 1,
+        });
       }
       for (const [i, path] of job.segments.entries()) {
         if (plans.has(path)) continue; // named twice: encrypted once, by its first mention
@@ -204,6 +220,10 @@ export class LiveSession {
       }
     }
     if (missing.length > 0) throw missingFiles(missing);
+
+    // The keys of this step's segments, before anything is written: a key server that refuses or
+    // cannot be reached leaves this step undone and the output as it was.
+    await settings.keyring.fetch(fresh.map(({ record }) => record.epoch));
 
     // Write: init sections, then segments, each complete before the state records it.
     await this.ensureLock();
@@ -279,6 +299,7 @@ export class LiveSession {
       return uri;
     };
     const ivFor = (job: MediaJob, i: number) => (plans.get(job.segments[i] as string) as SegmentRecord).iv;
+    for (const event of skipped) settings.onEvent?.(event);
     for (const job of snapshot.jobs) {
       const text = rewriteMediaPlaylist(
         job.parsed,
@@ -350,6 +371,16 @@ export class LiveSession {
       return;
     }
     this.verified.add(path);
+  }
+
+  /** The largest media sequence number the output's `playlist` names, if it names any. */
+  private lastPublished(playlist: string): number | undefined {
+    let last: number | undefined;
+    for (const record of this.state.segments.values()) {
+      if (record.playlist === playlist && (last === undefined || record.sequence > last))
+        last = record.sequence;
+    }
+    return last;
   }
 
   /** Replaces the playlist at `path` atomically, unless it is already `text`; true when written. */

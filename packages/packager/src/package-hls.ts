@@ -1,7 +1,6 @@
 import { join, resolve } from "node:path";
 import {
   assertContentId,
-  assertSecretLengths,
   BlindcastCryptoError,
   bytesToHex,
   encryptSegment,
@@ -10,6 +9,7 @@ import {
 import { PackagerError, shown } from "./errors.js";
 import { checkMediaFile, readMediaFile, writeInto } from "./files.js";
 import { type InputSnapshot, isLive, readInput } from "./input.js";
+import { createMasterKeySource, type KeySource } from "./key-source.js";
 import { checkKeyUriBase } from "./key-uri-base.js";
 import {
   createKeyring,
@@ -28,15 +28,44 @@ import { rewriteMediaPlaylist } from "./playlist.js";
 
 export { KEY_URI_PREFIX };
 
-export interface PackageOptions {
+/**
+ * What `packageHls` takes: where the stream is and how to cut it into epochs, and where its keys
+ * come from: the master key and salt (`masterKey`, `salt`), or a `KeySource` (`keys`), e.g.
+ * `createKeyServerKeySource` for a publisher who has a token and no master key.
+ */
+export type PackageOptions = PackageStreamOptions & PackageKeyOptions;
+
+/** Where the keys come from: one of the two, for `packageHls` and `watchHls` alike. */
+export type PackageKeyOptions = PackageMasterKeyOptions | PackageKeySourceOptions;
+
+/** Keys derived here from the key server's master key and salt. */
+export interface PackageMasterKeyOptions {
+  /** The key server's MASTER_KEY: at least 16 bytes (32 recommended). */
+  masterKey: Uint8Array;
+  /** The key server's SALT: at least 16 bytes. */
+  salt: Uint8Array;
+  keys?: undefined;
+}
+
+/** Keys from a source: `createKeyServerKeySource(…)`, or your own `KeySource`. */
+export interface PackageKeySourceOptions {
+  /**
+   * Asked for every key a VOD stream needs in one go, before anything is written; a live stream's
+   * keys are asked as its epochs appear (`watchHls` asks a few epochs ahead, so not every epoch
+   * costs a request), each step's before that step writes anything.
+   */
+  keys: KeySource;
+  masterKey?: undefined;
+  salt?: undefined;
+}
+
+export interface PackageStreamOptions {
   /** The clear input: a media playlist, or a multivariant playlist with its media playlists. */
   input: string;
   /** Folder to write the encrypted stream to; created if missing. */
   output: string;
   /** The id the key server derives this content's keys from. */
   contentId: string;
-  masterKey: Uint8Array;
-  salt: Uint8Array;
   /**
    * Start a new key epoch every this many segments: a segment's epoch is
    * `floor(mediaSequenceNumber / segmentsPerEpoch)`, so it does not depend on where a live window
@@ -90,17 +119,17 @@ interface SegmentPlan {
 
 /**
  * Encrypts a clear HLS stream: every segment with AES-128-CBC (RFC 8216), keys named by
- * blindcast:// URIs and derived with the v1 contract, a fresh random IV written explicitly for
- * each segment. A segment's epoch comes from its media sequence number,
- * `floor(sequence / segmentsPerEpoch)`. The input is validated completely before anything is
- * written, and is never overwritten.
+ * blindcast:// URIs (derived from the master key with the v1 contract, or got from `keys`), a
+ * fresh random IV written explicitly for each segment. A segment's epoch comes from its media
+ * sequence number, `floor(sequence / segmentsPerEpoch)`. The input is validated completely, and
+ * every key it needs got, before anything is written; the input is never overwritten.
  *
  * A live input (a media playlist without `EXT-X-ENDLIST`), or an output folder holding a live
  * run's state file, is packaged as one step of `watchHls`: the current window, left live, with
  * the state recorded so that the next run continues it (`result.live`).
  */
 export async function packageHls(options: PackageOptions): Promise<PackageResult> {
-  const { input, output, contentId } = checkOptions(options);
+  const { input, output, contentId, source } = checkOptions(options);
   const keyUriBase = options.keyUriBase === undefined ? undefined : checkKeyUriBase(options.keyUriBase);
   const rule: EpochRule = {
     segmentsPerEpoch: options.segmentsPerEpoch,
@@ -108,14 +137,15 @@ export async function packageHls(options: PackageOptions): Promise<PackageResult
   };
   const snapshot = await readInput(input);
   const outputDir = resolve(output);
-  const keyring = createKeyring(options, contentId);
+  // One run holds the keys its stream (or live window) needs; none is asked ahead.
+  const keyring = createKeyring(source, contentId);
   try {
     if (isLive(snapshot) || (await hasState(outputDir))) {
       return await packageWindow(options, snapshot, outputDir, rule, keyUriBase, keyring);
     }
     return await packageVod(options, snapshot, outputDir, rule, keyUriBase, keyring);
   } finally {
-    await keyring.wipe();
+    keyring.wipe();
   }
 }
 
@@ -176,6 +206,10 @@ async function packageVod(
     }
   }
   const planOf = (path: string) => plans.get(path) as SegmentPlan;
+
+  // Every key the stream needs, in one go, before anything is written: a refusal (a key server
+  // saying no) leaves no half-written output.
+  await keyring.fetch(new Set([...plans.values()].map((plan) => plan.epoch)));
 
   const written = new Set<string>();
   for (const job of jobs) {
@@ -251,8 +285,13 @@ async function packageWindow(
   }
 }
 
-/** Refuses options that cannot describe a packaging run (shared by packageHls and watchHls). */
-export function checkOptions<T extends PackageOptions>(options: T): T {
+/**
+ * Refuses options that cannot describe a packaging run (shared by packageHls and watchHls), and
+ * gives the key source: `keys`, or the master key and salt as a source.
+ */
+export function checkOptions<T extends PackageStreamOptions & PackageKeyOptions>(
+  options: T,
+): T & { source: KeySource } {
   if (typeof options !== "object" || options === null) throw invalid("options are required");
   if (typeof options.input !== "string" || options.input === "")
     throw invalid("input (the playlist path) is required");
@@ -260,17 +299,28 @@ export function checkOptions<T extends PackageOptions>(options: T): T {
     throw invalid("output (a folder) is required");
   try {
     assertContentId(options.contentId);
-    assertSecretLengths(options.masterKey, options.salt);
   } catch (error) {
     if (error instanceof BlindcastCryptoError) throw invalid(error.message);
     throw error;
+  }
+  let source: KeySource;
+  if (options.keys !== undefined) {
+    if (options.masterKey !== undefined || options.salt !== undefined) {
+      throw invalid("give either keys or masterKey and salt, not both");
+    }
+    if (typeof options.keys?.getKeys !== "function") {
+      throw invalid("keys must be a KeySource, e.g. createKeyServerKeySource({ url, token })");
+    }
+    source = options.keys;
+  } else {
+    source = createMasterKeySource({ masterKey: options.masterKey, salt: options.salt });
   }
   const n = options.segmentsPerEpoch;
   if (n !== undefined && (!Number.isSafeInteger(n) || n < 1))
     throw invalid("segmentsPerEpoch must be a positive integer");
   if (n !== undefined && options.contentKey)
     throw invalid("segmentsPerEpoch and contentKey exclude each other");
-  return options;
+  return { ...options, source };
 }
 
 function invalid(message: string): PackagerError {

@@ -4,11 +4,17 @@ import { readInput } from "./input.js";
 import { checkKeyUriBase } from "./key-uri-base.js";
 import { createKeyring, type EpochRule } from "./keys.js";
 import { LiveSession, type WatchEvent } from "./live.js";
-import { checkOptions, type PackageOptions } from "./package-hls.js";
+import { checkOptions, type PackageKeyOptions, type PackageStreamOptions } from "./package-hls.js";
 
 export type { WatchEvent };
 
-export interface WatchOptions extends Omit<PackageOptions, "onProgress"> {
+/**
+ * What `watchHls` takes: `packageHls`'s options (the keys from `masterKey` and `salt`, or from
+ * `keys`, a `KeySource` such as `createKeyServerKeySource`), and how to follow the input.
+ */
+export type WatchOptions = WatchStreamOptions & PackageKeyOptions;
+
+export interface WatchStreamOptions extends Omit<PackageStreamOptions, "onProgress"> {
   /**
    * How often the input playlist is read, in ms. Default: half the input's
    * EXT-X-TARGETDURATION, between 100 ms and 5 s (500 ms until the playlist is first read).
@@ -60,11 +66,23 @@ const FIRST_POLL_MS = 500;
 const MIN_POLL_MS = 100;
 const MAX_POLL_MS = 5000;
 const MIN_STALL_MS = 30_000;
-/** Problems an encoder's input shows for a moment: the next poll usually finds them gone. */
+/**
+ * Epochs asked ahead when a new epoch's key is needed: one request to the key source per
+ * 1 + KEYS_AHEAD epochs, not one per epoch (with one segment per epoch, one per segment).
+ */
+const KEYS_AHEAD = 4;
+/** Keys held at once: the current epochs and those asked ahead; older ones are zeroed. */
+const KEYS_HELD = 16;
+/**
+ * Problems that pass: an encoder's input for a moment (the next poll usually finds them gone),
+ * or a key server down after its source's retries. A step that fails with one wrote nothing, so
+ * the next poll tries again; the stall timeout bounds how long.
+ */
 const PASSING: ReadonlySet<PackagerErrorCode> = new Set([
   "INPUT_NOT_FOUND",
   "MALFORMED_PLAYLIST",
   "MISSING_SEGMENTS",
+  "KEY_SERVER_UNAVAILABLE",
 ]);
 
 /**
@@ -98,7 +116,7 @@ export function watchHls(options: WatchOptions): LiveWatch {
 }
 
 async function watch(options: WatchOptions, signal: AbortSignal): Promise<WatchResult> {
-  const { input, output, contentId } = checkOptions(options);
+  const { input, output, contentId, source } = checkOptions(options);
   const pollIntervalMs = bounded(options.pollIntervalMs, "pollIntervalMs", 10, 60_000);
   const stallTimeoutMs = bounded(options.stallTimeoutMs, "stallTimeoutMs", 100, 86_400_000);
   if (options.prune !== undefined && typeof options.prune !== "boolean") {
@@ -111,7 +129,12 @@ async function watch(options: WatchOptions, signal: AbortSignal): Promise<WatchR
   };
   const inputPath = resolve(input);
   const topName = relative(dirname(inputPath), inputPath);
-  const keyring = createKeyring(options, contentId);
+  // A live stream goes through epochs without end: keys are asked a few epochs ahead, and those
+  // no longer in use dropped. Every segment in epoch 0 (or the content key) needs no asking ahead.
+  const keyring = createKeyring(source, contentId, {
+    lookahead: rule.segmentsPerEpoch === undefined || rule.contentKey ? 0 : KEYS_AHEAD,
+    held: KEYS_HELD,
+  });
   const result: WatchResult = { playlist: topName, mediaPlaylists: [], segments: 0, ended: false };
   let session: LiveSession | undefined;
   try {
@@ -177,7 +200,7 @@ async function watch(options: WatchOptions, signal: AbortSignal): Promise<WatchR
     return result;
   } finally {
     await session?.close();
-    await keyring.wipe();
+    keyring.wipe();
   }
 }
 

@@ -12,7 +12,7 @@ import { join, normalize, sep } from "node:path";
 import type { AuditRecord } from "@blindcast/keys";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
 import { type RunningKeyServer, startKeyServer } from "@blindcast/keys/node";
-import { type PackageOptions, packageHls } from "@blindcast/packager";
+import { type PackageStreamOptions, packageHls } from "@blindcast/packager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const FFMPEG = process.env.FFMPEG_PATH ?? "ffmpeg";
@@ -155,7 +155,7 @@ afterAll(async () => {
 
 const bearer = `Authorization: Bearer ${TOKEN}`;
 
-async function packageCase(name: string, input: string, extra: Partial<PackageOptions> = {}) {
+async function packageCase(name: string, input: string, extra: Partial<PackageStreamOptions> = {}) {
   return packageHls({
     input: join(work, "clear", input),
     output: join(work, "packed", name),

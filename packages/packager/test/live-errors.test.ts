@@ -7,8 +7,10 @@ import { join } from "node:path";
 import {
   type PackageOptions,
   PackagerError,
+  type PackageStreamOptions,
   packageHls,
   type WatchOptions,
+  type WatchStreamOptions,
   watchHls,
 } from "@blindcast/packager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -26,7 +28,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-const watchOptions = (extra: Partial<WatchOptions> = {}): WatchOptions => ({
+const watchOptions = (extra: Partial<WatchStreamOptions> = {}): WatchOptions => ({
   input: join(input, "index.m3u8"),
   output,
   contentId: "live-1",
@@ -37,7 +39,7 @@ const watchOptions = (extra: Partial<WatchOptions> = {}): WatchOptions => ({
   stallTimeoutMs: 400,
   ...extra,
 });
-const packageOptions = (extra: Partial<PackageOptions> = {}): PackageOptions => ({
+const packageOptions = (extra: Partial<PackageStreamOptions> = {}): PackageOptions => ({
   input: join(input, "index.m3u8"),
   output,
   contentId: "live-1",

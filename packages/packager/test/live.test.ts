@@ -14,7 +14,14 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { type PackageOptions, packageHls, type WatchOptions, watchHls } from "@blindcast/packager";
+import {
+  type PackageOptions,
+  type PackageStreamOptions,
+  packageHls,
+  type WatchOptions,
+  type WatchStreamOptions,
+  watchHls,
+} from "@blindcast/packager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLiveEncoder, DEMO_SAMPLE_PLAYLIST } from "../../../test/support/live-encoder.mjs";
 import {
@@ -41,7 +48,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-const watchOptions = (extra: Partial<WatchOptions> = {}): WatchOptions => ({
+const watchOptions = (extra: Partial<WatchStreamOptions> = {}): WatchOptions => ({
   input: join(input, "index.m3u8"),
   output,
   contentId: "live-1",
@@ -51,7 +58,7 @@ const watchOptions = (extra: Partial<WatchOptions> = {}): WatchOptions => ({
   pollIntervalMs: 20,
   ...extra,
 });
-const packageOptions = (extra: Partial<PackageOptions> = {}): PackageOptions => ({
+const packageOptions = (extra: Partial<PackageStreamOptions> = {}): PackageOptions => ({
   input: join(input, "index.m3u8"),
   output,
   contentId: "live-1",
@@ -227,6 +234,33 @@ describe("watchHls", () => {
     for (const segment of named(readFileSync(join(output, "index.m3u8"), "utf8"))) {
       await expectDecrypts(join(output, segment.uri), segment, encoder.segmentAt(segment.sequence).clear);
     }
+  });
+
+  it("reports the segments that left the input's window while the watch was down (skipped), and only those", async () => {
+    const encoder = createLiveEncoder({ dir: input, count: 9, window: 3 });
+    const first = recorder(output);
+    const watch1 = watchHls(watchOptions({ onEvent: first.onEvent }));
+    for (let i = 0; i < 4; i++) {
+      await encoder.next();
+      await until(`sequence ${i}`, () => first.reached(i));
+    }
+    await watch1.stop();
+    // A window that slides by one segment at a time skips nothing.
+    expect(first.count("skipped")).toBe(0);
+
+    // Published up to 3; the encoder writes 4 to 8 meanwhile, its window now 6 to 8.
+    for (let i = 4; i < 9; i++) await encoder.next();
+    await encoder.end();
+    const second = recorder(output);
+    expect(await watchHls(watchOptions({ onEvent: second.onEvent })).done).toMatchObject({
+      ended: true,
+      segments: 3,
+    });
+    expect(second.events.filter((e) => e.type === "skipped")).toEqual([
+      { type: "skipped", playlist: "index.m3u8", first: 4, last: 5 },
+    ]);
+    const playlist = readFileSync(join(output, "index.m3u8"), "utf8");
+    expect(named(playlist).map((s) => s.sequence)).toEqual([6, 7, 8]);
   });
 
   it("follows every variant of a multivariant stream and publishes the multivariant playlist after them", async () => {

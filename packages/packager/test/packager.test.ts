@@ -5,7 +5,13 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex, decryptSegment, deriveContentKey, deriveEpochKey, hexToBytes } from "@blindcast/crypto";
-import { type PackageOptions, PackagerError, packageHls } from "@blindcast/packager";
+import {
+  type PackageMasterKeyOptions,
+  type PackageOptions,
+  PackagerError,
+  type PackageStreamOptions,
+  packageHls,
+} from "@blindcast/packager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const SAMPLE = new URL("../../../demo/sample/", import.meta.url).pathname;
@@ -19,7 +25,8 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-const options = (extra: Partial<PackageOptions> = {}): PackageOptions => ({
+type MasterKeyOptions = PackageStreamOptions & PackageMasterKeyOptions;
+const options = (extra: Partial<MasterKeyOptions> = {}): PackageOptions => ({
   input: join(SAMPLE, "master.m3u8"),
   output: join(work, "out"),
   contentId: "demo-sample",
@@ -211,7 +218,7 @@ describe("packageHls", () => {
       expect(() => readdirSync(join(work, "out"))).toThrow();
     });
 
-    it.each<[Partial<PackageOptions>, RegExp]>([
+    it.each<[Partial<MasterKeyOptions>, RegExp]>([
       [{ contentId: "a/b" }, /contentId/],
       [{ masterKey: new Uint8Array(8) }, /masterKey must be at least 16 bytes/],
       [{ segmentsPerEpoch: 0 }, /segmentsPerEpoch must be a positive integer/],

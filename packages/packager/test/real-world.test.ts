@@ -17,7 +17,12 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex, decryptSegment, deriveContentKey, deriveEpochKey, hexToBytes } from "@blindcast/crypto";
-import { type PackageOptions, PackagerError, packageHls } from "@blindcast/packager";
+import {
+  type PackageOptions,
+  PackagerError,
+  type PackageStreamOptions,
+  packageHls,
+} from "@blindcast/packager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const SAMPLE = new URL("../../../demo/sample/", import.meta.url).pathname;
@@ -36,7 +41,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-const options = (playlist: string, extra: Partial<PackageOptions> = {}): PackageOptions => ({
+const options = (playlist: string, extra: Partial<PackageStreamOptions> = {}): PackageOptions => ({
   input: join(input, playlist),
   output: join(work, "out"),
   contentId: "rw",

@@ -66,7 +66,7 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     let leaseId: string | undefined;
     let bytes: Uint8Array;
     try {
-      leaseId = await leases.leaseIdFor(ref.contentId);
+      leaseId = await leases.leaseIdFor(ref);
       // A key asked for with the lease came with it: no request of its own.
       bytes =
         leases.take(ref) ??
@@ -115,8 +115,8 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     off: events.off,
     start(contentId, firstKey) {
       if (failure || lifetime.signal.aborted) return;
+      void leases.start(contentId);
       // The first key comes with the lease: one request (and one CORS preflight) for both.
-      void leases.start(contentId, firstKey ? [firstKey] : []);
       if (firstKey) load(firstKey, true).catch(() => {});
     },
     key: (ref) => load(ref, false),

@@ -5,6 +5,9 @@ import { JSON_LIMIT, type KeyServerClient, parseJson } from "./key-server-client
 import { type KeyRef, keyName } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 
+/** The most keys the key server sends with a new lease. */
+const MAX_LEASE_KEYS = 4;
+
 /** A lease as the player holds it. */
 export interface LeaseInfo {
   leaseId: string;
@@ -24,6 +27,8 @@ interface Held {
   contentId: string;
   /** Settles once creation finished: the lease, or undefined where the server has leases off. */
   ready: Promise<LeaseInfo | undefined>;
+  /** Keys to ask for with the lease; undefined once the request has left. */
+  keys: KeyRef[] | undefined;
   lease?: LeaseInfo;
   /** Local deadline (ms since epoch): request start + TTL, so clock skew cannot stretch it. */
   localExpiry: number;
@@ -33,15 +38,20 @@ interface Held {
 export interface LeaseKeeper {
   readonly current: LeaseInfo | undefined;
   /**
-   * Starts creating a lease for `contentId`, asking the server to send `keys` with it. A lease
-   * held for other content is released first, and the new one created only once that release
-   * is done: one player holds at most one lease at a time (`maxConcurrentLeases: 1` works).
+   * Starts creating a lease for `contentId`, asking the server to send `keys` with it. The request
+   * leaves a microtask later, so keys asked for meanwhile (by further calls, in order, up to the
+   * server's 4) come with it too. A lease held for other content is released first, and the new
+   * one created only once that release is done: one player holds at most one lease at a time
+   * (`maxConcurrentLeases: 1` works).
    */
   start(contentId: string, keys?: KeyRef[]): Promise<LeaseInfo | undefined>;
   /** A key that arrived with the lease, handed over once. */
   take(ref: KeyRef): Uint8Array | undefined;
-  /** The lease id to send with a key request for `contentId`; starts a lease if none is held. */
-  leaseIdFor(contentId: string): Promise<string | undefined>;
+  /**
+   * The lease id to send with a request for the key `ref`; starts a lease if none is held, asking
+   * for the key with it when the lease request has not left yet.
+   */
+  leaseIdFor(ref: KeyRef): Promise<string | undefined>;
   /**
    * Reports a key request refused for the lease `leaseId` it was sent with. Returns false when no
    * lease is held (leases off here but required by the server), so the caller reports the error
@@ -111,7 +121,9 @@ export function createLeaseKeeper(
     return lease;
   };
 
-  const create = async (h: Held, keys: KeyRef[]) => {
+  const create = async (h: Held) => {
+    const keys = h.keys ?? [];
+    h.keys = undefined;
     try {
       const json = {
         contentId: h.contentId,
@@ -178,15 +190,18 @@ export function createLeaseKeeper(
     },
     start(contentId, keys = []) {
       if (!settings.enabled) return Promise.resolve(undefined);
-      if (held?.contentId === contentId) return held.ready;
-      const previous = held && keeper.release();
-      const h: Held = { contentId, ready: Promise.resolve(undefined), localExpiry: 0 };
-      held = h;
-      // One lease at a time: the next is created once the previous one is released (unless it
-      // is superseded or stopped meanwhile), or a cap of one would refuse it.
-      h.ready = previous ? previous.then(() => (gone(h) ? undefined : create(h, keys))) : create(h, keys);
-      // Creation failures are reported through onFatal; key requests await `ready` themselves.
-      h.ready.catch(() => {});
+      let h = held;
+      if (h?.contentId !== contentId) {
+        const previous = held && keeper.release();
+        h = held = { contentId, ready: Promise.resolve(undefined), keys: [], localExpiry: 0 };
+        const created = h;
+        // One lease at a time: the next is created once the previous one is released (unless it
+        // is superseded or stopped meanwhile), or a cap of one would refuse it.
+        h.ready = (previous ?? Promise.resolve()).then(() => (gone(created) ? undefined : create(created)));
+        // Creation failures are reported through onFatal; key requests await `ready` themselves.
+        h.ready.catch(() => {});
+      }
+      for (const key of keys) if (h.keys && h.keys.length < MAX_LEASE_KEYS) h.keys.push(key);
       return h.ready;
     },
     take(ref) {
@@ -195,8 +210,8 @@ export function createLeaseKeeper(
       delivered.delete(name);
       return key;
     },
-    async leaseIdFor(contentId) {
-      return (await keeper.start(contentId))?.leaseId;
+    async leaseIdFor(ref) {
+      return (await keeper.start(ref.contentId, [ref]))?.leaseId;
     },
     lost(error, leaseId) {
       if (!held || stopped) return false;

@@ -1,5 +1,5 @@
 import type Hls from "hls.js";
-import type { ErrorData, FragLoadingData, Fragment, HlsConfig, LevelLoadedData } from "hls.js";
+import type { ErrorData, FragLoadingData, Fragment, HlsConfig, LevelDetails } from "hls.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import { createBlindcastLoader, type LoaderClass } from "./hls-loader.js";
@@ -26,11 +26,12 @@ export interface LoadOptions {
    */
   contentId?: string;
   /**
-   * The key fetched at load, in parallel with the playlists: an epoch (default 0, the first epoch
-   * `blindcast-pack` writes), `"content"` for streams packaged without rotation, or `null`.
-   * Needs `contentId`.
+   * The key fetched with the lease at load, in parallel with the playlists: an epoch (default 0,
+   * the first epoch `blindcast-pack` writes), `"content"` for streams packaged without rotation,
+   * or `null`. `"playlist"`, for live streams: the lease waits for the first media playlist and
+   * comes with the key of the segment playback starts at (and the next ones). Needs `contentId`.
    */
-  firstKey?: number | "content" | null;
+  firstKey?: number | "content" | "playlist" | null;
 }
 
 export interface BlindcastPlayer {
@@ -96,26 +97,41 @@ export function createPlayerWith(
   };
   session.on("error", stop);
 
-  const prefetchFrom = (fragments: readonly Fragment[], index: number) => {
-    if (session.prefetchKeys === 0 || stopped) return;
-    const infos = fragments.map((frag) => ({ keyUri: keyUriOf(frag) }));
-    for (const ref of keysToPrefetch(infos, index, session.prefetchKeys)) session.prefetch(ref);
+  // The latest playlist of each rendition, by fragment type and level (audio/subtitle track id).
+  const playlists = new Map<string, LevelDetails>();
+  const prefetchFrom = (details: LevelDetails | undefined, index: number) => {
+    if (session.prefetchKeys === 0 || stopped || !details) return;
+    const infos = details.fragments.map((frag) => ({ keyUri: keyUriOf(frag) }));
+    for (const ref of keysToPrefetch(infos, index, session.prefetchKeys, details.live)) session.prefetch(ref);
   };
 
-  hls.on(HlsClass.Events.LEVEL_LOADED, (_event: string, { details }: LevelLoadedData) => {
-    // Where playback will start: the current position, else the live edge or the start position.
-    const position =
-      video.currentTime ||
-      (details.live ? details.edge - 3 * details.targetduration : Math.max(0, hls.config.startPosition));
-    const index = details.fragments.findIndex((frag) => frag.start + frag.duration > position);
-    prefetchFrom(details.fragments, Math.max(0, index));
-  });
+  // Every rendition's playlist, as it loads and (live) each time it is refreshed: video, and the
+  // audio and subtitle tracks hls.js loads on their own, whose epochs may not be in the video's.
+  const onPlaylist =
+    (type: string) => (_event: string, data: { details: LevelDetails; level?: number; id?: number }) => {
+      const { details } = data;
+      playlists.set(type + (data.level ?? data.id), details);
+      // Where playback will start: the current position, else hls.js' live start or the start position.
+      const position =
+        video.currentTime ||
+        (details.live
+          ? (hls.liveSyncPosition ?? details.edge - 3 * details.targetduration)
+          : Math.max(0, hls.config.startPosition));
+      prefetchFrom(
+        details,
+        Math.max(
+          0,
+          details.fragments.findIndex((frag) => frag.end > position),
+        ),
+      );
+    };
+  hls.on(HlsClass.Events.LEVEL_LOADED, onPlaylist("main"));
+  hls.on(HlsClass.Events.AUDIO_TRACK_LOADED, onPlaylist("audio"));
+  hls.on(HlsClass.Events.SUBTITLE_TRACK_LOADED, onPlaylist("subtitle"));
 
-  hls.on(HlsClass.Events.FRAG_LOADING, (_event: string, data: FragLoadingData) => {
-    const frag = data.frag;
-    const details = hls.levels[frag.level]?.details;
-    if (!details || typeof frag.sn !== "number") return;
-    prefetchFrom(details.fragments, frag.sn - details.startSN);
+  hls.on(HlsClass.Events.FRAG_LOADING, (_event: string, { frag }: FragLoadingData) => {
+    const details = playlists.get(frag.type + frag.level);
+    if (details && typeof frag.sn === "number") prefetchFrom(details, frag.sn - details.startSN);
   });
 
   hls.on(HlsClass.Events.ERROR, (_event: string, data: ErrorData) => {
@@ -151,7 +167,8 @@ export function createPlayerWith(
       if (contentId !== undefined) {
         if (!isContentId(contentId)) throw invalidOptions(`invalid contentId "${String(contentId)}"`);
         // Before loadSource, so the lease request leaves first and runs alongside the playlists.
-        session.start(contentId, firstKeyRef(contentId, firstKey));
+        // "playlist": the first key asked for, by hls.js or the prefetch, starts the lease.
+        if (firstKey !== "playlist") session.start(contentId, firstKeyRef(contentId, firstKey));
       }
       hls.loadSource(src);
     },
@@ -167,11 +184,11 @@ export function createPlayerWith(
   };
 }
 
-function firstKeyRef(contentId: string, firstKey: LoadOptions["firstKey"]): KeyRef | undefined {
+function firstKeyRef(contentId: string, firstKey: number | "content" | null): KeyRef | undefined {
   if (firstKey === null) return undefined;
   if (firstKey === "content") return { contentId };
   if (typeof firstKey !== "number" || !Number.isInteger(firstKey) || firstKey < 0 || firstKey > 4294967295) {
-    throw invalidOptions('firstKey must be an epoch, "content" or null');
+    throw invalidOptions('firstKey must be an epoch, "content", "playlist" or null');
   }
   return { contentId, epoch: firstKey };
 }

@@ -39,6 +39,13 @@ async function setup(fault: Fault, options: Parameters<typeof startFaultyKeyServ
   return { server, session, errors, events, waitForError };
 }
 
+/** Creates the lease and waits for it: a key asked for before the lease request leaves comes with it. */
+const leaseFirst = (session: KeySession) =>
+  new Promise<void>((resolve) => {
+    session.on("leasecreated", () => resolve());
+    session.start("demo");
+  });
+
 const is = (req: { method?: string; url?: string }, method: string, path: string) =>
   req.method === method && req.url === path;
 
@@ -49,7 +56,7 @@ describe("timeoutMs bounds the whole answer, body included", () => {
       stallMidBody(res, 200, "application/octet-stream", 16);
       return true;
     });
-    session.start("demo");
+    await leaseFirst(session);
     await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({
       code: "KEY_SERVER_UNAVAILABLE",
       message: expect.stringMatching(/no complete answer within 300 ms/),
@@ -77,7 +84,7 @@ describe("timeoutMs bounds the whole answer, body included", () => {
       stallMidBody(res, 403, "application/json", 100);
       return true;
     });
-    session.start("demo");
+    await leaseFirst(session);
     await expect(session.key({ contentId: "demo", epoch: 2 })).rejects.toMatchObject({
       code: "KEY_SERVER_UNAVAILABLE",
     });
@@ -93,7 +100,7 @@ describe("bodies are read only as far as they may go", () => {
       sent = endlessBody(res, 200, "application/octet-stream");
       return true;
     });
-    session.start("demo");
+    await leaseFirst(session);
     await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({
       code: "KEY_INVALID",
       message: "Key server answered more than 16 bytes for key demo/1, not 16",
@@ -126,7 +133,7 @@ describe("bodies are read only as far as they may go", () => {
       sent = endlessBody(res, 403, "application/json");
       return true;
     });
-    session.start("demo");
+    await leaseFirst(session);
     await expect(session.key({ contentId: "demo", epoch: 3 })).rejects.toMatchObject({
       code: "FORBIDDEN",
       status: 403,
@@ -163,7 +170,7 @@ describe("key and lease requests never follow a redirect", () => {
 
   it("a key answered 302: INVALID_RESPONSE, and nothing reaches the other origin", async () => {
     const { session, foreign } = await redirecting("GET", "/keys/demo/1", 302);
-    session.start("demo");
+    await leaseFirst(session);
     await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({
       code: "INVALID_RESPONSE",
       status: 302,

@@ -53,6 +53,7 @@ describe("keys", () => {
   it("fetches content and epoch keys from {keyServerUrl}/{contentId}[/{epoch}] with the lease", async () => {
     const { session, seen } = start();
     session.start("movie-42");
+    await settle();
     const [content, epoch7] = await Promise.all([
       session.key({ contentId: "movie-42" }),
       session.key({ contentId: "movie-42", epoch: 7 }),
@@ -82,6 +83,8 @@ describe("keys", () => {
 
   it("fetches each key once and shares concurrent requests", async () => {
     const { session, seen } = start();
+    session.start("demo");
+    await settle();
     const ref = { contentId: "demo", epoch: 3 };
     const keys = await Promise.all([session.key(ref), session.key(ref), session.key(ref)]);
     session.prefetch(ref);
@@ -123,6 +126,25 @@ describe("keys", () => {
     expect(keyRequests().map((r) => r.path)).toEqual(["/demo/1"]);
   });
 
+  it("keys asked for before the lease request leaves come with it: in order, up to 4, each once", async () => {
+    const { session, seen } = start();
+    // As a live stream starts: nothing at load, then the first playlist's keys, hls.js' own first.
+    const refs = [5, 6, 7, 7, 8, 9].map((epoch) => ({ contentId: "live", epoch }));
+    const keys = await Promise.all(refs.map((ref) => session.key(ref)));
+    await settle();
+    expect(mock.log.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /leases", "GET /live/9"]);
+    expect(JSON.parse(mock.log[0]?.body ?? "")).toEqual({ contentId: "live", keys: [5, 6, 7, 8] });
+    for (const [i, ref] of refs.entries()) {
+      expect(bytesToHex(keys[i] ?? new Uint8Array())).toBe(
+        bytesToHex(await deriveEpochKey(MASTER_KEY, SALT, "live", ref.epoch)),
+      );
+    }
+    expect(seen.filter((s) => s.event === "keyloaded")).toHaveLength(5);
+    // Once the request has left, keys are fetched on their own.
+    await session.key({ contentId: "live", epoch: 10 });
+    expect(keyRequests().map((r) => r.path)).toEqual(["/live/9", "/live/10"]);
+  });
+
   it("fetches the first key itself from a server that sends no keys with the lease", async () => {
     mock.server.use(
       mock.http.post(`${KEY_SERVER}/leases`, () =>
@@ -146,6 +168,8 @@ describe("keys", () => {
 
   it("refuses a key that is not exactly 16 bytes", async () => {
     const { session, errors } = start();
+    session.start("demo");
+    await settle();
     mock.server.use(mock.http.get(`${KEY_SERVER}/demo/1`, () => new mock.HttpResponse(new Uint8Array(15))));
     await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({ code: "KEY_INVALID" });
     expect(errors()[0]).toMatchObject({ code: "KEY_INVALID", fatal: true, epoch: 1 });

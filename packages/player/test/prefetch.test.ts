@@ -67,4 +67,18 @@ describe("keysToPrefetch", () => {
     ];
     expect(keysToPrefetch(mixed, 0, 3)).toEqual([{ contentId: "a" }]);
   });
+
+  it("live: adds the epoch after the newest one named, before the playlist names it", () => {
+    // A sliding window at the live edge, one epoch per segment: epochs 30..35 named.
+    const window = fragmentsOf(playlist(36, 1)).slice(30);
+    expect(keysToPrefetch(window, 0, 2, true).map((r) => r.epoch)).toEqual([30, 31, 32, 35, 36]);
+    expect(keysToPrefetch(window, 4, 2, true).map((r) => r.epoch)).toEqual([34, 35, 36]);
+    // A playlist that ended (or VOD) names every epoch there is.
+    expect(keysToPrefetch(window, 4, 2).map((r) => r.epoch)).toEqual([34, 35]);
+    // Content keys do not rotate; the last epoch there can be has no successor.
+    expect(keysToPrefetch([{ keyUri: "blindcast://keys/a" }], 0, 2, true)).toEqual([{ contentId: "a" }]);
+    expect(keysToPrefetch([{ keyUri: "blindcast://keys/a/4294967295" }], 0, 2, true)).toEqual([
+      { contentId: "a", epoch: 4294967295 },
+    ]);
+  });
 });

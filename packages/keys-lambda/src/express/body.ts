@@ -82,9 +82,11 @@ export function withBodyAfterParserError(
 ): boolean {
   if (typeof error !== "object" || error === null) return false;
   const limit = bodyLimitFor(req.url ?? "");
-  const { type, body } = error as { type?: unknown; body?: unknown };
+  const { type, body, limit: parserLimit } = error as { type?: unknown; body?: unknown; limit?: unknown };
   if (type === "entity.too.large") {
-    then({ body: undefined, problem: bodyTooLarge(limit) });
+    // The parser's own limit may be the lower one: the reason names the limit that refused it.
+    const refusedAt = typeof parserLimit === "number" && parserLimit < limit ? parserLimit : limit;
+    then({ body: undefined, problem: bodyTooLarge(refusedAt) });
   } else if (type === "entity.parse.failed" && typeof body === "string") {
     then(checked(utf8.encode(body), limit));
   } else if (type === "entity.parse.failed" && body instanceof Uint8Array) {

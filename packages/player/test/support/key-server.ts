@@ -15,6 +15,8 @@ export interface LoggedRequest {
   lease: string | null;
   keepalive: boolean;
   at: number;
+  /** A POST's body, once read. */
+  body?: string;
 }
 
 /**
@@ -68,14 +70,23 @@ export function createKeyServerMock(
   });
   const server = setupServer(real);
   server.events.on("request:start", ({ request }) => {
-    log.push({
+    const entry: LoggedRequest = {
       method: request.method,
       path: new URL(request.url).pathname.replace("/prod/keys", ""),
       authorization: request.headers.get("authorization"),
       lease: request.headers.get("x-blindcast-lease"),
       keepalive: request.keepalive,
       at: Date.now(),
-    });
+    };
+    log.push(entry);
+    if (request.method === "POST") {
+      void request
+        .clone()
+        .text()
+        .then((body) => {
+          entry.body = body;
+        });
+    }
   });
   return { server, log, http, HttpResponse };
 }
