@@ -26,6 +26,7 @@ import {
 } from "@blindcast/packager";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type KeyedSegment, keyedSegments } from "./support/keyed-segments.js";
 
 const SAMPLE = new URL("../../../demo/sample/", import.meta.url).pathname;
 const FMP4 = new URL("./fixtures/fmp4/", import.meta.url).pathname;
@@ -150,26 +151,6 @@ const failure = (promise: Promise<unknown>) =>
 const listFiles = (dir: string) => (readdirSync(dir, { recursive: true }) as string[]).sort();
 const maskIvs = (playlist: string) => playlist.replace(/,IV=0x[0-9a-f]{32}$/gm, ",IV=0x…");
 
-interface Segment {
-  uri: string;
-  keyUri: string;
-  iv: Uint8Array;
-}
-function segmentsOf(playlist: string): Segment[] {
-  const segments: Segment[] = [];
-  let key: { uri: string; iv: string } | undefined;
-  for (const line of playlist.split("\n")) {
-    const match = /^#EXT-X-KEY:METHOD=AES-128,URI="([^"]+)",IV=0x([0-9a-f]{32})$/.exec(line);
-    if (match) key = { uri: match[1] ?? "", iv: match[2] ?? "" };
-    else if (line.startsWith("#EXT-X-KEY")) key = undefined;
-    else if (line && !line.startsWith("#")) {
-      if (!key) throw new Error(`segment ${line} has no key`);
-      segments.push({ uri: line, keyUri: key.uri, iv: hexToBytes(key.iv) });
-    }
-  }
-  return segments;
-}
-
 /** The key a blindcast:// URI names, derived here with the contract from the server's master key. */
 function contractKey(keyUri: string): Promise<Uint8Array> {
   const [contentId = "", epoch] = keyUri.replace("blindcast://keys/", "").split("/");
@@ -197,21 +178,22 @@ describe("packaging with keys from the key server's publisher route", () => {
     }
     let checked = 0;
     for (const media of a.mediaPlaylists) {
-      const fromServer = segmentsOf(readFileSync(join(viaServer, media), "utf8"));
-      const fromMaster = segmentsOf(readFileSync(join(viaMaster, media), "utf8"));
+      const fromServer = keyedSegments(readFileSync(join(viaServer, media), "utf8"));
+      const fromMaster = keyedSegments(readFileSync(join(viaMaster, media), "utf8"));
       expect(fromServer.map((s) => [s.uri, s.keyUri])).toEqual(fromMaster.map((s) => [s.uri, s.keyUri]));
       for (const [i, segment] of fromServer.entries()) {
         const clear = readFileSync(join(inputDir, segment.uri));
         const key = await contractKey(segment.keyUri);
         for (const [dir, { iv }] of [
           [viaServer, segment],
-          [viaMaster, fromMaster[i] as Segment],
+          [viaMaster, fromMaster[i] as KeyedSegment],
         ] as const) {
           const encrypted = readFileSync(join(dir, segment.uri));
           // Both decrypt with the contract's key; and each is exactly the encryption of the clear
           // segment under that key and its own IV, so the IV is the only difference.
-          expect(Buffer.from(await decryptSegment(key, iv, encrypted)).equals(clear)).toBe(true);
-          expect(Buffer.from(await encryptSegment(key, iv, clear)).equals(encrypted)).toBe(true);
+          const ivBytes = hexToBytes(iv);
+          expect(Buffer.from(await decryptSegment(key, ivBytes, encrypted)).equals(clear)).toBe(true);
+          expect(Buffer.from(await encryptSegment(key, ivBytes, clear)).equals(encrypted)).toBe(true);
         }
         checked++;
       }
@@ -219,7 +201,9 @@ describe("packaging with keys from the key server's publisher route", () => {
     expect(checked).toBe(a.segments);
     // Files that are not segments (init sections, the multivariant playlist) are identical.
     const segmentFiles = new Set(
-      a.mediaPlaylists.flatMap((m) => segmentsOf(readFileSync(join(viaMaster, m), "utf8")).map((s) => s.uri)),
+      a.mediaPlaylists.flatMap((m) =>
+        keyedSegments(readFileSync(join(viaMaster, m), "utf8")).map((s) => s.uri),
+      ),
     );
     for (const file of listFiles(viaMaster).filter(
       (f) => !segmentFiles.has(f) && !a.mediaPlaylists.includes(f),
@@ -253,10 +237,10 @@ describe("packaging with keys from the key server's publisher route", () => {
     const base = keyServer.keysUrl.replace(/\/keys$/, "");
     const result = await packageHls({ ...stream({ segmentsPerEpoch: 4 }), keys: source({ url: base }) });
     expect(result.keyUris).toEqual(["blindcast://keys/demo-sample/0", "blindcast://keys/demo-sample/1"]);
-    const [segment] = segmentsOf(readFileSync(join(work, "out/index.m3u8"), "utf8"));
+    const [segment] = keyedSegments(readFileSync(join(work, "out/index.m3u8"), "utf8"));
     const clear = await decryptSegment(
       await contractKey(segment?.keyUri ?? ""),
-      segment?.iv ?? new Uint8Array(),
+      hexToBytes(segment?.iv ?? ""),
       readFileSync(join(work, "out", segment?.uri ?? "")),
     );
     expect(Buffer.from(clear).equals(readFileSync(join(SAMPLE, segment?.uri ?? "")))).toBe(true);
@@ -582,10 +566,10 @@ describe("blindcast-pack --key-server", () => {
       /wrote .*master.m3u8: 8 segments, 4 key\(s\) from key server http:\/\/127\.0\.0\.1:\d+\/keys/,
     );
     expect(code).toBe(0);
-    for (const segment of segmentsOf(readFileSync(join(work, "out/index.m3u8"), "utf8"))) {
+    for (const segment of keyedSegments(readFileSync(join(work, "out/index.m3u8"), "utf8"))) {
       const clear = await decryptSegment(
         await contractKey(segment.keyUri),
-        segment.iv,
+        hexToBytes(segment.iv),
         readFileSync(join(work, "out", segment.uri)),
       );
       expect(Buffer.from(clear).equals(readFileSync(join(SAMPLE, segment.uri)))).toBe(true);

@@ -13,6 +13,7 @@ import {
   packageHls,
 } from "@blindcast/packager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { keyedSegments } from "./support/keyed-segments.js";
 
 const SAMPLE = new URL("../../../demo/sample/", import.meta.url).pathname;
 const FMP4 = new URL("./fixtures/fmp4/", import.meta.url).pathname;
@@ -34,27 +35,6 @@ const options = (extra: Partial<MasterKeyOptions> = {}): PackageOptions => ({
   salt,
   ...extra,
 });
-
-interface KeyedSegment {
-  uri: string;
-  keyUri: string;
-  iv: string;
-}
-
-function keyedSegments(playlist: string): KeyedSegment[] {
-  const segments: KeyedSegment[] = [];
-  let key: { uri: string; iv: string } | undefined;
-  for (const line of playlist.split("\n")) {
-    const match = /^#EXT-X-KEY:METHOD=AES-128,URI="([^"]+)",IV=0x([0-9a-f]{32})$/.exec(line);
-    if (match) key = { uri: match[1] ?? "", iv: match[2] ?? "" };
-    else if (line.startsWith("#EXT-X-KEY")) key = undefined;
-    else if (line && !line.startsWith("#")) {
-      if (!key) throw new Error(`segment ${line} has no key`);
-      segments.push({ uri: line, keyUri: key.uri, iv: key.iv });
-    }
-  }
-  return segments;
-}
 
 async function keyFor(keyUri: string): Promise<Uint8Array> {
   const [contentId, epoch] = keyUri.replace("blindcast://keys/", "").split("/");

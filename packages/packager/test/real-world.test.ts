@@ -24,6 +24,7 @@ import {
   packageHls,
 } from "@blindcast/packager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type KeyedSegment, keyedSegments } from "./support/keyed-segments.js";
 
 const SAMPLE = new URL("../../../demo/sample/", import.meta.url).pathname;
 const FMP4 = new URL("./fixtures/fmp4/", import.meta.url).pathname;
@@ -73,26 +74,7 @@ const media = (...segments: string[]) =>
 const variants = (...playlists: string[]) =>
   ["#EXTM3U", ...playlists.flatMap((p) => ["#EXT-X-STREAM-INF:BANDWIDTH=290400", p]), ""].join("\n");
 
-interface Keyed {
-  uri: string;
-  keyUri: string;
-  iv: string;
-}
-function keyed(playlist: string): Keyed[] {
-  const out: Keyed[] = [];
-  let key: { uri: string; iv: string } | undefined;
-  for (const line of playlist.split("\n")) {
-    const match = /^#EXT-X-KEY:METHOD=AES-128,URI="([^"]+)",IV=0x([0-9a-f]{32})$/.exec(line);
-    if (match) key = { uri: match[1] ?? "", iv: match[2] ?? "" };
-    else if (line.startsWith("#EXT-X-KEY")) key = undefined;
-    else if (line && !line.startsWith("#")) {
-      if (!key) throw new Error(`segment ${line} has no key`);
-      out.push({ uri: line, keyUri: key.uri, iv: key.iv });
-    }
-  }
-  return out;
-}
-async function decrypted(segment: Keyed, folder: string): Promise<Buffer> {
+async function decrypted(segment: KeyedSegment, folder: string): Promise<Buffer> {
   const [contentId = "", epoch] = segment.keyUri.replace(/^.*\/keys\//, "").split("/");
   const key =
     epoch === undefined
@@ -169,8 +151,8 @@ describe("media playlists sharing segment files", () => {
     expect(result.segments).toBe(3);
     expect(progress).toEqual([3, 3, 3]);
     const out = join(work, "out");
-    const a = keyed(readFileSync(join(out, "a.m3u8"), "utf8"));
-    const b = keyed(readFileSync(join(out, "b.m3u8"), "utf8"));
+    const a = keyedSegments(readFileSync(join(out, "a.m3u8"), "utf8"));
+    const b = keyedSegments(readFileSync(join(out, "b.m3u8"), "utf8"));
     const byFile = new Map(a.map((s) => [s.uri, s]));
     expect(b.map((s) => [s.keyUri, s.iv])).toEqual(
       ["seg002.ts", "seg001.ts", "seg002.ts"].map((f) => [byFile.get(f)?.keyUri, byFile.get(f)?.iv]),
@@ -191,7 +173,7 @@ describe("media playlists sharing segment files", () => {
     const out = join(work, "out");
     expect(readFileSync(join(out, "init.mp4")).equals(readFileSync(join(input, "init.mp4")))).toBe(true);
     for (const name of ["a.m3u8", "b.m3u8"]) {
-      for (const segment of keyed(readFileSync(join(out, name), "utf8"))) {
+      for (const segment of keyedSegments(readFileSync(join(out, name), "utf8"))) {
         const clear = await decrypted(segment, out);
         expect(clear.equals(readFileSync(join(input, segment.uri)))).toBe(true);
         expect(clear.subarray(4, 8).toString("latin1")).toMatch(/moof|styp/);
@@ -394,7 +376,7 @@ describe("keyUriBase", () => {
     );
     const uris = ["https://keys.example.com/keys/rw/0", "https://keys.example.com/keys/rw/1"];
     expect(result.keyUris).toEqual(uris);
-    const segments = keyed(readFileSync(join(work, "out/a.m3u8"), "utf8"));
+    const segments = keyedSegments(readFileSync(join(work, "out/a.m3u8"), "utf8"));
     expect(segments.map((s) => s.keyUri)).toEqual(uris);
     for (const s of segments) {
       expect((await decrypted(s, join(work, "out"))).equals(readFileSync(join(input, s.uri)))).toBe(true);
