@@ -3,7 +3,6 @@ import {
   BlindcastCryptoError,
   contentIdProblem,
   createKeyDeriver,
-  type KeyDeriver,
   parseEpoch,
 } from "@blindcast/crypto";
 import { isLeaseIdFormat, type Lease, type LeaseLookup, type LeaseStore } from "../lease-store.js";
@@ -87,8 +86,11 @@ interface RequestState {
 
 /** What an adapter may supply from its runtime. */
 export interface KeyServerRuntime {
-  /** A faster derivation than WebCrypto's where the runtime has one (node:crypto). */
-  createDeriver?: (masterKey: Uint8Array, salt: Uint8Array) => KeyDeriver;
+  /**
+   * A faster derivation than WebCrypto's where the runtime has one (node:crypto). It may answer
+   * synchronously; a `KeyDeriver` from `@blindcast/crypto` also fits.
+   */
+  createDeriver?: (masterKey: Uint8Array, salt: Uint8Array) => KeySource;
   /** The audit sink used when the options name none (JSON lines on the console otherwise). */
   audit?: (record: AuditRecord) => void;
 }
