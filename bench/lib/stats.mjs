@@ -16,7 +16,8 @@ export async function rate(fn, ms, batch = 100) {
 
 /**
  * Measures candidate and baseline alternately, `runs` times each, so drift on a noisy machine
- * hits both alike; returns the medians.
+ * hits both alike; returns the medians, and the median of each pair's ratio (`ratio`), which
+ * drift between pairs moves least.
  */
 export async function alternate(runs, measureCandidate, measureBaseline) {
   const candidate = [];
@@ -28,9 +29,15 @@ export async function alternate(runs, measureCandidate, measureBaseline) {
   return {
     candidate: median(candidate),
     baseline: median(baseline),
+    ratio: pairedRatio(candidate, baseline),
     candidateRuns: candidate,
     baselineRuns: baseline,
   };
+}
+
+/** The median of `candidate[i] / baseline[i]`: runs measured side by side compared with each other. */
+export function pairedRatio(candidate, baseline) {
+  return median(candidate.map((value, i) => value / baseline[i]));
 }
 
 export const round = (value, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
