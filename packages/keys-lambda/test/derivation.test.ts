@@ -1,5 +1,6 @@
 import { hkdfSync } from "node:crypto";
 import { bytesToHex, hexToBytes } from "@blindcast/crypto";
+import { createKeyServer } from "@blindcast/keys";
 import { createLambdaKeyServer } from "@blindcast/keys/lambda";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -78,6 +79,25 @@ describe("the node:crypto key server's derivation", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("the transport-free core's own derivation (WebCrypto, for runtimes without node:crypto)", () => {
+  it("answers every contract vector", async () => {
+    for (const v of vectors) {
+      const handler = createKeyServer<undefined>({
+        masterKey: hexToBytes(v.masterKey),
+        salt: hexToBytes(v.salt),
+        corsOrigins: "*",
+        keyCacheSize: 0,
+        audit: false,
+        logger: recordingLogger(),
+      });
+      const path = v.epoch === undefined ? `/keys/${v.contentId}` : `/keys/${v.contentId}/${v.epoch}`;
+      const response = await handler({ method: "GET", path, headers: {}, event: undefined });
+      expect(response.statusCode).toBe(200);
+      expect(bytesToHex(response.body as Uint8Array)).toBe(v.key);
+    }
   });
 });
 

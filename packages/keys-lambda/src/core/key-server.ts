@@ -97,11 +97,23 @@ export interface KeyServerRuntime {
 
 /**
  * Builds the transport-free key server. Validates the configuration now, so mistakes surface at
- * cold start rather than on the first viewer's request.
+ * cold start rather than on the first viewer's request. Keys are derived with WebCrypto
+ * (`createKeyDeriver`) unless the runtime brings its own derivation.
  */
 export function createKeyServer<TEvent>(
   options: KeyServerOptions<TEvent>,
   runtime: KeyServerRuntime = {},
+): KeyServerHandler<TEvent> {
+  return buildKeyServer(options, { ...runtime, createDeriver: runtime.createDeriver ?? createKeyDeriver });
+}
+
+/**
+ * `createKeyServer` with the derivation named. The Node adapters call this one: a bundle of them
+ * then carries no WebCrypto deriver it would never use.
+ */
+export function buildKeyServer<TEvent>(
+  options: KeyServerOptions<TEvent>,
+  runtime: KeyServerRuntime & Required<Pick<KeyServerRuntime, "createDeriver">>,
 ): KeyServerHandler<TEvent> {
   const config = resolveConfig(options, runtime);
   const { logger, leaseStore } = config;
@@ -447,7 +459,10 @@ interface ResolvedConfig {
   logger: KeyServerLogger;
 }
 
-function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeyServerRuntime): ResolvedConfig {
+function resolveConfig<TEvent>(
+  options: KeyServerOptions<TEvent>,
+  runtime: KeyServerRuntime & Required<Pick<KeyServerRuntime, "createDeriver">>,
+): ResolvedConfig {
   if (typeof options !== "object" || options === null) {
     throw new KeyServerConfigError("options are required: { masterKey, salt, corsOrigins, ... }");
   }
@@ -511,10 +526,7 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeySe
   }
 
   return {
-    deriver: cachingDeriver(
-      (runtime.createDeriver ?? createKeyDeriver)(options.masterKey, options.salt),
-      keyCacheSize,
-    ),
+    deriver: cachingDeriver(runtime.createDeriver(options.masterKey, options.salt), keyCacheSize),
     cors,
     leaseStore: options.leaseStore,
     leaseTtlSeconds,
