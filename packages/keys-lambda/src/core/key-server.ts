@@ -9,6 +9,7 @@ import { isLeaseIdFormat, type Lease, type LeaseLookup, type LeaseStore } from "
 import { isoNow, jsonLinesAudit } from "./audit.js";
 import { base64 } from "./base64.js";
 import { parseJsonObject } from "./body.js";
+import { monotonicMs } from "./clock.js";
 import { ALLOWED_REQUEST_HEADERS, createCorsPolicy, EXPOSED_RESPONSE_HEADERS } from "./cors.js";
 import { repeatedHeaderProblem } from "./headers.js";
 import { cachingDeriver, type KeySource } from "./key-cache.js";
@@ -420,7 +421,7 @@ export function buildKeyServer<TEvent>(
         keys: state.keyEpochs,
         status,
         reason: state.reason,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        durationMs: Math.round((monotonicMs() - started) * 1000) / 1000,
       });
     } catch (error) {
       logger.error(`audit sink threw ${errorName(error)}`);
@@ -428,7 +429,7 @@ export function buildKeyServer<TEvent>(
   }
 
   return async (request) => {
-    const started = performance.now();
+    const started = monotonicMs();
     const state: RequestState = { route: "unmatched" };
     let response: KeyServerResponse;
     try {
