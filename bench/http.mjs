@@ -16,8 +16,9 @@ import autocannon from "autocannon";
 import { DEMO_MASTER_KEY, DEMO_SALT } from "./lib/fixtures.mjs";
 import { median, pairedRatio, round } from "./lib/stats.mjs";
 
-const ROUNDS = 3;
-const SECONDS = 2;
+// BENCH_HTTP_ROUNDS and BENCH_HTTP_SECONDS lengthen the run, to see through a busy machine.
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 2);
 const WARM_UP_SECONDS = 1;
 const CONNECTIONS = 16;
 const EPOCHS = 1000;
