@@ -11,6 +11,7 @@
 import { spawn } from "node:child_process";
 import { hkdfSync } from "node:crypto";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { DEMO_MASTER_KEY, DEMO_SALT } from "./lib/fixtures.mjs";
@@ -94,12 +95,27 @@ async function startServer(argv) {
   });
   return {
     url,
+    pid: child.pid,
     async stop() {
       if (child.exitCode !== null) return;
       child.kill("SIGTERM");
       await once(child, "exit");
     },
   };
+}
+
+/**
+ * CPU time (user + system, µs) a process has used so far, from /proc; undefined where there is
+ * none. Per request, it is the server's own cost: on a busy machine, less disturbed than its rate.
+ */
+function cpuMicros(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
 }
 
 const expectedKey = (epoch) =>
@@ -192,7 +208,7 @@ export async function run() {
   const running = [];
   try {
     for (const spec of SERVERS) {
-      const server = { ...spec, ...(await startServer(spec.argv)), runs: [], latencies: [] };
+      const server = { ...spec, ...(await startServer(spec.argv)), runs: [], latencies: [], cpu: [] };
       running.push(server);
       if (spec.checked !== false) server.lease = await verify(server, spec.label);
     }
@@ -201,7 +217,11 @@ export async function run() {
       // Rotated each round: no server always follows the same one.
       for (let i = 0; i < running.length; i++) {
         const server = running[(i + round) % running.length];
+        const cpuBefore = cpuMicros(server.pid);
         const result = await load(server);
+        const cpuAfter = cpuMicros(server.pid);
+        if (cpuBefore !== undefined && cpuAfter !== undefined)
+          server.cpu.push((cpuAfter - cpuBefore) / result.requests.total);
         server.runs.push(result.requests.average);
         server.latencies.push(result.latency);
       }
@@ -219,14 +239,17 @@ export async function run() {
     return `p50 ${pick("p50")} ms, p99 ${pick("p99")} ms`;
   };
   const rps = (id) => `${Math.round(rate(id)).toLocaleString("en")} req/s`;
-  const raw = Object.fromEntries(running.map((s) => [s.id, { label: s.label, runs: s.runs }]));
+  // The server's CPU per request, the least over rounds: the round other work disturbed least.
+  const cpu = (id) => (by[id].cpu.length ? Math.min(...by[id].cpu) : Number.NaN);
+  const us = (id) => `${round(cpu(id), 1)} µs`;
+  const raw = Object.fromEntries(running.map((s) => [s.id, { label: s.label, runs: s.runs, cpu: s.cpu }]));
   const window = `${CONNECTIONS} connections, ${EPOCHS} epochs, ${SECONDS} s × ${ROUNDS}`;
   const results = [
     {
       id: "http",
       name: `Key requests over HTTP, as shipped (${window})`,
       candidate: `${rps("ours")}, ${latency("ours")}`,
-      baseline: `${rps("bare")}, ${latency("bare")} (bare node:http, 16 constant bytes); audit off: ${rps("oursNoAudit")} (${round(ratio("oursNoAudit", "bare"))}); without cache: ${rps("oursUncached")} (${round(ratio("oursUncached", "bare"))})`,
+      baseline: `${rps("bare")}, ${latency("bare")} (bare node:http, 16 constant bytes); audit off: ${rps("oursNoAudit")} (${round(ratio("oursNoAudit", "bare"))}); without cache: ${rps("oursUncached")} (${round(ratio("oursUncached", "bare"))}); server CPU per request: ${us("ours")} against ${us("bare")} (${round(cpu("bare") / cpu("ours"))}), audit off ${us("oursNoAudit")}, without cache ${us("oursUncached")}`,
       ratio: round(ratio("ours", "bare")),
       target: "≥ 0.8",
       pass: ratio("ours", "bare") >= 0.8,
@@ -243,8 +266,8 @@ export async function run() {
     results.push({
       id: `http-peer-${server.id}`,
       name: `Key route over HTTP against ${server.label} (same checks and answers, hkdfSync, audit line)`,
-      candidate: `without cache ${rps("oursUncached")}; as shipped ${rps("ours")} (${round(asShipped)}×)`,
-      baseline: `${rps(server.id)}, ${latency(server.id)}`,
+      candidate: `without cache ${rps("oursUncached")}, ${us("oursUncached")} CPU per request; as shipped ${rps("ours")} (${round(asShipped)}×), ${us("ours")}`,
+      baseline: `${rps(server.id)}, ${latency(server.id)}, ${us(server.id)} CPU per request (${round(cpu(server.id) / cpu("oursUncached"))}× ours without cache)`,
       ratio: round(equalWork),
       target:
         server === best
