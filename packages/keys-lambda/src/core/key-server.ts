@@ -172,8 +172,12 @@ export function buildKeyServer<TEvent>(
     if (request.problem) throw new HttpError(400, request.problem, "bad_request");
 
     // The event is read only when a callback wants it: an adapter may build it on demand.
-    const viewerId =
-      options.authenticate || options.getViewerId ? await identify(request.event) : ANONYMOUS_VIEWER;
+    let viewerId = ANONYMOUS_VIEWER;
+    if (options.authenticate || options.getViewerId) {
+      // Not awaited when authenticate answered at once: an await per request costs allocations.
+      const identified = identify(request.event);
+      viewerId = typeof identified === "string" ? identified : await identified;
+    }
     state.viewerId = viewerId;
 
     const [first, second] = match.route.params as [string, string?];
@@ -285,20 +289,34 @@ export function buildKeyServer<TEvent>(
     });
   }
 
-  async function identify(event: TEvent): Promise<string> {
-    return viewerOf(event, await authenticate(event));
+  /** The viewer: at once when `authenticate` answers synchronously and there is no `getViewerId`. */
+  function identify(event: TEvent): string | Promise<string> {
+    const auth = authenticate(event);
+    if (options.getViewerId) return Promise.resolve(auth).then(() => viewerFromCallback(event));
+    return auth instanceof Promise ? auth.then(viewerFrom) : viewerFrom(auth);
   }
 
-  async function authenticate(event: TEvent): Promise<AuthResult> {
-    if (!options.authenticate) return { ok: true };
-    let result: AuthResult;
+  function authenticate(event: TEvent): AuthResult | Promise<AuthResult> {
+    if (!options.authenticate) return AUTHENTICATED;
+    let result: AuthResult | Promise<AuthResult>;
     try {
-      result = await options.authenticate(event);
+      result = options.authenticate(event);
     } catch (error) {
-      // The exception text may hold a token or a stack; it goes to neither the log nor the viewer.
-      logger.error(`authenticate threw ${errorName(error)}; answering 500`);
-      throw new HttpError(500, "Internal server error", "internal");
+      throw authenticateFailed(error);
     }
+    if (!isThenable(result)) return checkedAuth(result);
+    return Promise.resolve(result).then(checkedAuth, (error: unknown) => {
+      throw authenticateFailed(error);
+    });
+  }
+
+  function authenticateFailed(error: unknown): HttpError {
+    // The exception text may hold a token or a stack; it goes to neither the log nor the viewer.
+    logger.error(`authenticate threw ${errorName(error)}; answering 500`);
+    return new HttpError(500, "Internal server error", "internal");
+  }
+
+  function checkedAuth(result: AuthResult): AuthResult {
     if (typeof result !== "object" || result === null || typeof result.ok !== "boolean") {
       logger.error("authenticate returned neither { ok: true } nor { ok: false, status, reason }");
       throw new HttpError(500, "Internal server error", "internal");
@@ -310,15 +328,19 @@ export function buildKeyServer<TEvent>(
     throw new HttpError(status, reason);
   }
 
-  async function viewerOf(event: TEvent, auth: AuthResult): Promise<string> {
+  async function viewerFromCallback(event: TEvent): Promise<string> {
     let viewerId: unknown;
-    if (options.getViewerId) {
-      try {
-        viewerId = await options.getViewerId(event);
-      } catch {
-        throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
-      }
-    } else if (!options.authenticate) {
+    try {
+      viewerId = await options.getViewerId?.(event);
+    } catch {
+      throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
+    }
+    return checkedViewerId(viewerId);
+  }
+
+  function viewerFrom(auth: AuthResult): string {
+    let viewerId: unknown;
+    if (!options.authenticate) {
       viewerId = ANONYMOUS_VIEWER;
     } else if (auth.ok && auth.viewerId !== undefined) {
       viewerId = auth.viewerId;
@@ -332,10 +354,7 @@ export function buildKeyServer<TEvent>(
     } else {
       viewerId = ANONYMOUS_VIEWER;
     }
-    if (typeof viewerId !== "string" || viewerId === "" || viewerId.length > MAX_VIEWER_ID_LENGTH) {
-      throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
-    }
-    return viewerId;
+    return checkedViewerId(viewerId);
   }
 
   function requireStore(): LeaseStore {
@@ -557,6 +576,19 @@ function resolveMaxConcurrentLeases<TEvent>(options: KeyServerOptions<TEvent>): 
     );
   }
   return max;
+}
+
+const AUTHENTICATED: AuthResult = { ok: true };
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+function checkedViewerId(viewerId: unknown): string {
+  if (typeof viewerId !== "string" || viewerId === "" || viewerId.length > MAX_VIEWER_ID_LENGTH) {
+    throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
+  }
+  return viewerId;
 }
 
 function checkedContentId(value: unknown): string {

@@ -1,8 +1,12 @@
-import { base64 } from "../core/base64.js";
 import type { KeyServerResponse } from "../core/response.js";
 import type { AlbResult, KeyServerResult, LambdaHttpResult } from "./events.js";
 import type { AnswerShape } from "./normalize.js";
 import { statusDescription as describeStatus } from "./status-text.js";
+
+/** Node's base64 (the Lambda runs on Node): the core's portable one builds a string per byte. */
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+}
 
 /** Binary bodies go base64-encoded, as API Gateway, Function URLs and ALBs require. */
 export function toLambdaResult(response: KeyServerResponse): LambdaHttpResult {
