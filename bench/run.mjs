@@ -3,7 +3,7 @@
 //   node bench/run.mjs [id-prefix ...]   run only the benchmarks whose module name starts so
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { findPostgresBin } from "../scripts/pg-cluster.mjs";
 
@@ -26,9 +26,13 @@ function machine() {
     chromium: version(process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", ["--version"]),
     postgres: version(`${findPostgresBin()}/postgres`, ["--version"]),
     date: new Date().toISOString(),
+    // Other work on the machine moves every figure; the load average says how much there was.
+    loadAverageAtStart: loadAverage,
   };
 }
 
+const round1 = (n) => Math.round(n * 10) / 10;
+const loadAverage = loadavg().map(round1);
 const results = [];
 for (const name of MODULES.filter((m) => only.length === 0 || only.some((o) => m.startsWith(o)))) {
   const started = performance.now();
@@ -47,9 +51,9 @@ const rows = results.map((r) =>
     ? `| ${r.name} | failed: ${r.error.split("\n")[0]} | | | | ✗ |`
     : `| ${r.name} | ${r.candidate} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.pass ? "✓" : "✗ missed"} |`,
 );
-const info = machine();
+const info = { ...machine(), loadAverageAtEnd: loadavg().map(round1) };
 const table = [
-  `Measured ${info.date} on ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.chromium}, ${info.postgres}.`,
+  `Measured ${info.date} on ${info.cpu}, ${info.memory}, Node ${info.node}, ${info.chromium}, ${info.postgres}; load average (1, 5, 15 min) ${info.loadAverageAtStart.join(", ")} at the start, ${info.loadAverageAtEnd.join(", ")} at the end.`,
   "",
   "| benchmark | Blindcast | baseline (same run) | ratio | target | |",
   "| --- | --- | --- | --- | --- | --- |",

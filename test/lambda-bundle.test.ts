@@ -96,10 +96,22 @@ function auditOf(lambda: LambdaProcess, secrets: string[]): { route: string; sta
 
 describe("the keys bundle (deploy/handlers/keys.ts) on the Lambda runtime's Node", () => {
   let lambda: LambdaProcess;
+  let bundle: string;
   beforeAll(async () => {
-    lambda = await start(build("keys"), ENV);
+    bundle = build("keys");
+    lambda = await start(bundle, ENV);
   }, 60_000);
   afterAll(() => lambda?.close());
+
+  it("imports no Node module but node:crypto (and node:module for require)", () => {
+    // On Node 24, importing node:http (once here for STATUS_CODES) loads over a hundred internal
+    // modules, undici and http2 among them: most of the bundle's cold start.
+    const code = readFileSync(bundle, "utf8");
+    const imported = new Set(
+      [...code.matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]),
+    );
+    expect([...imported].sort()).toEqual(["node:crypto", "node:module"]);
+  });
 
   it("runs on that Node major, not the tests' own", () => {
     expect(lambda.version).toMatch(new RegExp(`^v${LAMBDA_NODE_MAJOR}\\.`));

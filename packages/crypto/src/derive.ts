@@ -1,4 +1,5 @@
 import { BlindcastCryptoError } from "./errors.js";
+import { createHkdfSha256 } from "./hkdf.js";
 import { assertContentId, assertEpoch } from "./validate.js";
 import { ownBytes, subtle } from "./webcrypto.js";
 
@@ -37,7 +38,7 @@ export function epochKeyInfo(contentId: string, epoch: number): string {
   return `${EPOCH_INFO_PREFIX}${contentId}/${epoch}`;
 }
 
-/** Derives keys from one master key and salt, importing the master key into WebCrypto once. */
+/** Derives keys from one master key and salt, doing HKDF's extract step once. */
 export interface KeyDeriver {
   /** The content key of `contentId` (16 bytes). */
   contentKey(contentId: string): Promise<Uint8Array>;
@@ -46,48 +47,44 @@ export interface KeyDeriver {
 }
 
 /**
- * Validates the master key and salt, then returns a deriver that reuses one non-extractable
- * CryptoKey. Servers should create it once: importing the key costs about as much as deriving.
+ * Validates the master key and salt, then returns a deriver that does HKDF's extract step once
+ * (on first use) and keeps its result as a non-extractable WebCrypto key: each key is then one
+ * HMAC. Servers and packagers should create it once and reuse it.
  */
 export function createKeyDeriver(masterKey: Uint8Array, salt: Uint8Array): KeyDeriver {
   assertSecretLengths(masterKey, salt);
-  const saltBytes = ownBytes(salt);
-  // Imported lazily and once; the promise is shared by concurrent first calls.
-  let imported: Promise<CryptoKey> | undefined;
-  const masterKeyBytes = ownBytes(masterKey);
-  const key = () => {
-    imported ??= subtle().importKey("raw", masterKeyBytes, "HKDF", false, ["deriveBits"]);
-    return imported;
-  };
+  const hkdf = createHkdfSha256(masterKey, salt);
   return {
     async contentKey(contentId) {
-      const info = utf8.encode(contentKeyInfo(contentId));
-      return expand(await key(), saltBytes, info, KEY_BYTES);
+      return hkdf.expand(utf8.encode(contentKeyInfo(contentId)), KEY_BYTES);
     },
     async epochKey(contentId, epoch) {
-      const info = utf8.encode(epochKeyInfo(contentId, epoch));
-      return expand(await key(), saltBytes, info, KEY_BYTES);
+      return hkdf.expand(utf8.encode(epochKeyInfo(contentId, epoch)), KEY_BYTES);
     },
   };
 }
 
+// The one-shots use WebCrypto's own HKDF: for a single key, extract and expand in one call is
+// cheaper than a deriver, and it is a second, independent path checked against the same vectors.
 /** The content key of `contentId`: HKDF-SHA-256(masterKey, salt, "blindcast/v1/content/" + contentId). */
-export function deriveContentKey(
+export async function deriveContentKey(
   masterKey: Uint8Array,
   salt: Uint8Array,
   contentId: string,
 ): Promise<Uint8Array> {
-  return createKeyDeriver(masterKey, salt).contentKey(contentId);
+  assertSecretLengths(masterKey, salt);
+  return hkdfSha256(masterKey, salt, utf8.encode(contentKeyInfo(contentId)), KEY_BYTES);
 }
 
 /** The epoch key: HKDF-SHA-256(masterKey, salt, "blindcast/v1/epoch/" + contentId + "/" + epoch). */
-export function deriveEpochKey(
+export async function deriveEpochKey(
   masterKey: Uint8Array,
   salt: Uint8Array,
   contentId: string,
   epoch: number,
 ): Promise<Uint8Array> {
-  return createKeyDeriver(masterKey, salt).epochKey(contentId, epoch);
+  assertSecretLengths(masterKey, salt);
+  return hkdfSha256(masterKey, salt, utf8.encode(epochKeyInfo(contentId, epoch)), KEY_BYTES);
 }
 
 /** Throws unless the master key and salt meet the contract's minimum lengths. */

@@ -8,6 +8,7 @@ export type CryptoErrorCode =
   | "INVALID_KEY"
   | "INVALID_IV"
   | "INVALID_SEQUENCE_NUMBER"
+  | "INVALID_LENGTH"
   | "DECRYPTION_FAILED"
   | "WEBCRYPTO_UNAVAILABLE";
 

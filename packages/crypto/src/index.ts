@@ -14,6 +14,7 @@ export {
 } from "./derive.js";
 export { BlindcastCryptoError, type CryptoErrorCode } from "./errors.js";
 export { bytesToHex, hexToBytes } from "./hex.js";
+export { createHkdfSha256, type HkdfSha256, MAX_HKDF_SHA256_BYTES } from "./hkdf.js";
 export {
   decryptSegment,
   encryptSegment,

@@ -3,11 +3,13 @@ import { readFileSync } from "node:fs";
 import {
   BlindcastCryptoError,
   bytesToHex,
+  createHkdfSha256,
   createKeyDeriver,
   deriveContentKey,
   deriveEpochKey,
   hexToBytes,
   hkdfSha256,
+  MAX_HKDF_SHA256_BYTES,
 } from "@blindcast/crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -87,6 +89,39 @@ describe("key derivation contract v1", () => {
     );
   });
 
+  it("the deriver (extract once, one HMAC per key) agrees with hkdfSync for arbitrary valid inputs", async () => {
+    const contentId = fc.stringMatching(/^[A-Za-z0-9._~-]{1,128}$/).filter((s) => s !== "." && s !== "..");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 16, maxLength: 96 }),
+        fc.uint8Array({ minLength: 16, maxLength: 96 }),
+        fc.array(
+          fc.tuple(contentId, fc.option(fc.integer({ min: 0, max: 4294967295 }), { nil: undefined })),
+          {
+            minLength: 1,
+            maxLength: 4,
+          },
+        ),
+        async (masterKey, salt, requests) => {
+          const deriver = createKeyDeriver(masterKey, salt);
+          // Concurrent first calls share the one extract step.
+          const keys = await Promise.all(
+            requests.map(([id, epoch]) =>
+              epoch === undefined ? deriver.contentKey(id) : deriver.epochKey(id, epoch),
+            ),
+          );
+          for (const [i, [id, epoch]] of requests.entries()) {
+            const info =
+              epoch === undefined ? `blindcast/v1/content/${id}` : `blindcast/v1/epoch/${id}/${epoch}`;
+            const expected = new Uint8Array(hkdfSync("sha256", masterKey, salt, info, 16));
+            expect(bytesToHex(keys[i] ?? new Uint8Array())).toBe(bytesToHex(expected));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("gives different keys for content and each epoch", async () => {
     const deriver = createKeyDeriver(new Uint8Array(32).fill(7), new Uint8Array(16).fill(9));
     const keys = await Promise.all([
@@ -107,6 +142,65 @@ describe("key derivation contract v1", () => {
     salt.fill(0);
     expect(bytesToHex(await deriver.contentKey("x"))).toBe(before);
   });
+});
+
+// RFC 5869 appendix A, the SHA-256 cases: createHkdfSha256 (what createKeyDeriver is built on)
+// against the RFC's own outputs, multi-block and empty salt included.
+describe("createHkdfSha256 on RFC 5869's test cases", () => {
+  const hexRange = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => (from + i).toString(16).padStart(2, "0")).join("");
+  const cases = [
+    {
+      name: "test case 1 (basic)",
+      ikm: "0b".repeat(22),
+      salt: "000102030405060708090a0b0c",
+      info: "f0f1f2f3f4f5f6f7f8f9",
+      okm: "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+    },
+    {
+      name: "test case 2 (longer inputs, three blocks)",
+      ikm: hexRange(0x00, 0x4f),
+      salt: hexRange(0x60, 0xaf),
+      info: hexRange(0xb0, 0xff),
+      okm: "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87",
+    },
+    {
+      name: "test case 3 (empty salt and info)",
+      ikm: "0b".repeat(22),
+      salt: "",
+      info: "",
+      okm: "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const hkdf = createHkdfSha256(hexToBytes(c.ikm), hexToBytes(c.salt));
+      const length = c.okm.length / 2;
+      expect(bytesToHex(await hkdf.expand(hexToBytes(c.info), length))).toBe(c.okm);
+      // Any prefix length gives the prefix: a 16-byte key is the first half of the first block.
+      for (const prefix of [1, 16, 32, 33]) {
+        expect(bytesToHex(await hkdf.expand(hexToBytes(c.info), prefix))).toBe(c.okm.slice(0, prefix * 2));
+      }
+    });
+  }
+
+  it("answers the longest output RFC 5869 allows, and matches hkdfSync on it", async () => {
+    const ikm = new Uint8Array(32).fill(3);
+    const salt = new Uint8Array(16).fill(4);
+    const info = new Uint8Array([1, 2, 3]);
+    const okm = await createHkdfSha256(ikm, salt).expand(info, MAX_HKDF_SHA256_BYTES);
+    expect(bytesToHex(okm)).toBe(
+      bytesToHex(new Uint8Array(hkdfSync("sha256", ikm, salt, info, MAX_HKDF_SHA256_BYTES))),
+    );
+  });
+
+  it.each([0, -1, 1.5, MAX_HKDF_SHA256_BYTES + 1, Number.NaN])(
+    "refuses an output length of %s",
+    async (length) => {
+      const hkdf = createHkdfSha256(new Uint8Array(16), new Uint8Array(16));
+      await expect(hkdf.expand(new Uint8Array(0), length)).rejects.toMatchObject({ code: "INVALID_LENGTH" });
+    },
+  );
 });
 
 describe("derivation input checks", () => {

@@ -1,5 +1,6 @@
 export { jsonLinesAudit } from "./core/audit.js";
 export { ALLOWED_REQUEST_HEADERS } from "./core/cors.js";
+export type { KeySource } from "./core/key-cache.js";
 export {
   ANONYMOUS_VIEWER,
   createKeyServer,

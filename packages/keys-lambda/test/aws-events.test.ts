@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { STATUS_CODES } from "node:http";
 import { bytesToHex } from "@blindcast/crypto";
 import type { AuditRecord } from "@blindcast/keys";
 import {
@@ -254,6 +255,30 @@ describe.each(SOURCES.filter((source) => source.seesRepeats))("$name, repeated h
       expect(JSON.parse(new TextDecoder().decode(refused.bytes)).error).toBe(
         `Header ${name.toLowerCase()} must appear once`,
       );
+    }
+  });
+});
+
+describe("an ALB's statusDescription", () => {
+  it("names each status with node:http's phrase, and any other status by its class", async () => {
+    for (const [status, expected] of [
+      [200, `200 ${STATUS_CODES[200]}`],
+      [400, `400 ${STATUS_CODES[400]}`],
+      [401, `401 ${STATUS_CODES[401]}`],
+      [403, `403 ${STATUS_CODES[403]}`],
+      [429, `429 ${STATUS_CODES[429]}`],
+      [503, `503 ${STATUS_CODES[503]}`],
+      [418, "418 Client Error"],
+      [599, "599 Server Error"],
+    ] as const) {
+      const handler = server({
+        leaseStore: undefined,
+        authenticate: () =>
+          status === 200 ? { ok: true, viewerId: "viewer-1" } : { ok: false, status, reason: "refused" },
+      });
+      const result = await handler(albEvent({ path: "/keys/movie-42/7" }, false));
+      expect(result.statusCode).toBe(status);
+      expect(result).toHaveProperty("statusDescription", expected);
     }
   });
 });

@@ -1,5 +1,5 @@
 import { bytesToHex } from "@blindcast/crypto";
-import { type AuditRecord, jsonLinesAudit, type RouteName } from "@blindcast/keys";
+import { type AuditRecord, type AuthResult, jsonLinesAudit, type RouteName } from "@blindcast/keys";
 import {
   createLambdaKeyServer,
   type KeyServerEvent,
@@ -147,6 +147,37 @@ describe("authenticate", () => {
     expect(jsonBody(result)).toEqual({ error: "Internal server error", code: "internal" });
     expect(logger.errors.join("\n")).not.toContain("s3cr3t");
     expect(logger.errors).toHaveLength(1);
+  });
+
+  // Synchronous and asynchronous answers take different paths (a synchronous one is not awaited).
+  it("answers the same generic 500 when an async authenticate rejects or answers nonsense", async () => {
+    for (const authenticate of [
+      async () => {
+        throw new Error("jwt secret s3cr3t-value rejected");
+      },
+      async () => null as unknown as AuthResult,
+      () => ({ okay: true }) as unknown as AuthResult,
+    ]) {
+      const logger = recordingLogger();
+      const result = await server({ logger, authenticate })(v2Event({ path: "/keys/demo" }));
+      expect(result.statusCode).toBe(500);
+      expect(jsonBody(result)).toEqual({ error: "Internal server error", code: "internal" });
+      expect(logger.errors.join("\n")).not.toContain("s3cr3t");
+      expect(logger.errors).toHaveLength(1);
+    }
+  });
+
+  it("names the viewer the same way whether it answers at once or later", async () => {
+    for (const authenticate of [
+      () => ({ ok: true as const, viewerId: "viewer-7" }),
+      async () => ({ ok: true as const, viewerId: "viewer-7" }),
+    ]) {
+      const records: AuditRecord[] = [];
+      const handler = server({ authenticate, audit: (record) => records.push(record) });
+      const result = await handler(v2Event({ path: "/keys/demo" }));
+      expect(bytesToHex(keyBytes(result))).toBe(vectorFor("demo"));
+      expect(records[0]?.viewerId).toBe("viewer-7");
+    }
   });
 
   it("treats a refusal with an impossible status as 401", async () => {

@@ -1,6 +1,8 @@
-import type { KeyDeriver } from "@blindcast/crypto";
-
-/** Keys by contentId (and epoch): a cache hit comes back at once, not a microtask later. */
+/**
+ * Keys by contentId (and epoch), at once or as a promise: a cache hit, or a synchronous
+ * derivation (node:crypto), comes back without a microtask. A `KeyDeriver` from
+ * `@blindcast/crypto` is one.
+ */
 export interface KeySource {
   contentKey(contentId: string): Uint8Array | Promise<Uint8Array>;
   epochKey(contentId: string, epoch: number): Uint8Array | Promise<Uint8Array>;
@@ -16,7 +18,7 @@ export interface KeySource {
  * old one is dropped and the young one ages; a key used since moves back to the young one. At
  * most `maxEntries` keys are held, and the last `maxEntries / 2` used are never dropped.
  */
-export function cachingDeriver(deriver: KeyDeriver, maxEntries: number): KeySource {
+export function cachingDeriver(deriver: KeySource, maxEntries: number): KeySource {
   if (maxEntries === 0) return deriver;
   const generationSize = Math.max(1, Math.floor(maxEntries / 2));
   let young = new Map<string, Uint8Array>();
@@ -30,12 +32,16 @@ export function cachingDeriver(deriver: KeyDeriver, maxEntries: number): KeySour
     young.set(name, key);
     return key;
   };
-  const cached = (name: string, derive: () => Promise<Uint8Array>): Uint8Array | Promise<Uint8Array> => {
+  const cached = (
+    name: string,
+    derive: () => Uint8Array | Promise<Uint8Array>,
+  ): Uint8Array | Promise<Uint8Array> => {
     const hit = young.get(name);
     if (hit !== undefined) return hit;
     const aged = old.get(name);
     if (aged !== undefined) return remember(name, aged);
-    return derive().then((key) => remember(name, key));
+    const key = derive();
+    return key instanceof Uint8Array ? remember(name, key) : key.then((derived) => remember(name, derived));
   };
   return {
     contentKey: (contentId) => cached(contentId, () => deriver.contentKey(contentId)),

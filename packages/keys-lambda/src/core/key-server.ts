@@ -3,13 +3,13 @@ import {
   BlindcastCryptoError,
   contentIdProblem,
   createKeyDeriver,
-  type KeyDeriver,
   parseEpoch,
 } from "@blindcast/crypto";
 import { isLeaseIdFormat, type Lease, type LeaseLookup, type LeaseStore } from "../lease-store.js";
 import { isoNow, jsonLinesAudit } from "./audit.js";
 import { base64 } from "./base64.js";
 import { parseJsonObject } from "./body.js";
+import { monotonicMs } from "./clock.js";
 import { ALLOWED_REQUEST_HEADERS, createCorsPolicy, EXPOSED_RESPONSE_HEADERS } from "./cors.js";
 import { repeatedHeaderProblem } from "./headers.js";
 import { cachingDeriver, type KeySource } from "./key-cache.js";
@@ -93,19 +93,34 @@ interface RequestState {
 
 /** What an adapter may supply from its runtime. */
 export interface KeyServerRuntime {
-  /** A faster derivation than WebCrypto's where the runtime has one (node:crypto). */
-  createDeriver?: (masterKey: Uint8Array, salt: Uint8Array) => KeyDeriver;
+  /**
+   * A faster derivation than WebCrypto's where the runtime has one (node:crypto). It may answer
+   * synchronously; a `KeyDeriver` from `@blindcast/crypto` also fits.
+   */
+  createDeriver?: (masterKey: Uint8Array, salt: Uint8Array) => KeySource;
   /** The audit sink used when the options name none (JSON lines on the console otherwise). */
   audit?: (record: AuditRecord) => void;
 }
 
 /**
  * Builds the transport-free key server. Validates the configuration now, so mistakes surface at
- * cold start rather than on the first viewer's request.
+ * cold start rather than on the first viewer's request. Keys are derived with WebCrypto
+ * (`createKeyDeriver`) unless the runtime brings its own derivation.
  */
 export function createKeyServer<TEvent>(
   options: KeyServerOptions<TEvent>,
   runtime: KeyServerRuntime = {},
+): KeyServerHandler<TEvent> {
+  return buildKeyServer(options, { ...runtime, createDeriver: runtime.createDeriver ?? createKeyDeriver });
+}
+
+/**
+ * `createKeyServer` with the derivation named. The Node adapters call this one: a bundle of them
+ * then carries no WebCrypto deriver it would never use.
+ */
+export function buildKeyServer<TEvent>(
+  options: KeyServerOptions<TEvent>,
+  runtime: KeyServerRuntime & Required<Pick<KeyServerRuntime, "createDeriver">>,
 ): KeyServerHandler<TEvent> {
   const config = resolveConfig(options, runtime);
   const { logger, leaseStore } = config;
@@ -141,11 +156,15 @@ export function createKeyServer<TEvent>(
     }
   }
 
-  async function route(
+  /**
+   * Finds the route and hands the request on. Key requests, nearly all of them, take a small
+   * function of their own: an async function's frame is allocated per call, sized by the function.
+   */
+  function route(
     request: KeyServerRequest<TEvent>,
     state: RequestState,
     cors: Record<string, string>,
-  ): Promise<KeyServerResponse> {
+  ): KeyServerResponse | Promise<KeyServerResponse> {
     const method = request.method.toUpperCase();
     if (method === "OPTIONS") {
       const answer = preflight(request, cors);
@@ -161,32 +180,50 @@ export function createKeyServer<TEvent>(
     }
     state.route = match.route.name;
     if (request.problem) throw new HttpError(400, request.problem, "bad_request");
+    const name = match.route.name;
+    if (name === "content_key" || name === "epoch_key") return keyRoute(request, state, match.route.params);
+    if (name === "publish_keys" || name === "publish_uploads")
+      return publishRoute(request, state, match.route);
+    return leaseRoute(request, state, match.route);
+  }
 
-    const publishing = match.route.name === "publish_keys" || match.route.name === "publish_uploads";
-    if (publishing && !config.publish) {
-      throw new HttpError(404, "Publishing is not enabled on this server", "publishing_disabled");
-    }
-    // The event is read only when a callback wants it: an adapter may build it on demand.
-    const auth = options.authenticate ? await authenticate(request.event) : undefined;
-    const viewerId =
-      options.authenticate || options.getViewerId ? await viewerOf(request.event, auth) : ANONYMOUS_VIEWER;
+  /** The viewer of a request; the event is read only when a callback wants it. */
+  function viewerOf(request: KeyServerRequest<TEvent>): string | Promise<string> {
+    return options.authenticate || options.getViewerId ? identify(request.event) : ANONYMOUS_VIEWER;
+  }
+
+  /** GET /keys/:contentId and /keys/:contentId/:epoch. */
+  async function keyRoute(
+    request: KeyServerRequest<TEvent>,
+    state: RequestState,
+    params: string[],
+  ): Promise<KeyServerResponse> {
+    // Not awaited when authenticate answered at once: an await per request costs allocations.
+    const identified = viewerOf(request);
+    const viewerId = typeof identified === "string" ? identified : await identified;
     state.viewerId = viewerId;
+    const contentId = checkedContentId(params[0]);
+    state.contentId = contentId;
+    const epoch = state.route === "epoch_key" ? checkedEpoch(params[1] ?? "") : undefined;
+    state.epoch = epoch;
+    const leaseChecked = requireLease(request.headers, contentId, viewerId);
+    if (leaseChecked) await leaseChecked;
+    const key =
+      epoch === undefined ? config.deriver.contentKey(contentId) : config.deriver.epochKey(contentId, epoch);
+    return keyResponse(key instanceof Uint8Array ? key : await key);
+  }
 
-    const [first, second] = match.route.params as [string, string?];
-    switch (match.route.name) {
-      case "content_key": {
-        state.contentId = checkedContentId(first);
-        await requireLease(request.headers, state.contentId, viewerId);
-        const key = config.deriver.contentKey(state.contentId);
-        return keyResponse(key instanceof Uint8Array ? key : await key);
-      }
-      case "epoch_key": {
-        state.contentId = checkedContentId(first);
-        state.epoch = checkedEpoch(second ?? "");
-        await requireLease(request.headers, state.contentId, viewerId);
-        const key = config.deriver.epochKey(state.contentId, state.epoch);
-        return keyResponse(key instanceof Uint8Array ? key : await key);
-      }
+  /** The lease routes: create, renew, release. */
+  async function leaseRoute(
+    request: KeyServerRequest<TEvent>,
+    state: RequestState,
+    route: MatchedRoute,
+  ): Promise<KeyServerResponse> {
+    const identified = viewerOf(request);
+    const viewerId = typeof identified === "string" ? identified : await identified;
+    state.viewerId = viewerId;
+    const [, second] = route.params as [string, string?];
+    switch (route.name) {
       case "lease_create": {
         const store = requireStore();
         const body = parseJsonObject(request.body, request.headers["content-type"]);
@@ -264,25 +301,33 @@ export function createKeyServer<TEvent>(
         }
         return emptyResponse(204);
       }
-      case "publish_keys":
-      case "publish_uploads": {
-        // /keys/publish/{contentId}/keys|uploads
-        state.contentId = checkedContentId(second);
-        const action: PublishIdentity["action"] = match.route.name === "publish_keys" ? "keys" : "uploads";
-        await requirePublisher(request.event, auth, { viewerId, contentId: state.contentId, action });
-        const body = parseJsonObject(request.body, request.headers["content-type"], MAX_PUBLISH_BODY_BYTES);
-        const publish = config.publish as PublishRoutes;
-        const [response, audit] =
-          match.route.name === "publish_keys"
-            ? await publish.keys(state.contentId, body)
-            : await publish.uploads(state.contentId, body);
-        state.keyEpochs = audit.keys;
-        state.files = audit.files;
-        state.bytes = audit.bytes;
-        return response;
-      }
     }
     throw new Error("unreachable route");
+  }
+
+  /** POST /keys/publish/:contentId/keys and /uploads: publishers only (docs/publishing.md). */
+  async function publishRoute(
+    request: KeyServerRequest<TEvent>,
+    state: RequestState,
+    route: MatchedRoute,
+  ): Promise<KeyServerResponse> {
+    const publish = config.publish;
+    if (!publish) throw new HttpError(404, "Publishing is not enabled on this server", "publishing_disabled");
+    // `publish` needs `authenticate` (checked at start); its answer says who publishes.
+    const auth = await authenticate(request.event);
+    const viewerId = options.getViewerId ? await viewerFromCallback(request.event) : viewerFrom(auth);
+    state.viewerId = viewerId;
+    const contentId = checkedContentId(route.params[1]);
+    state.contentId = contentId;
+    const action: PublishIdentity["action"] = route.name === "publish_keys" ? "keys" : "uploads";
+    await requirePublisher(request.event, auth, { viewerId, contentId, action });
+    const body = parseJsonObject(request.body, request.headers["content-type"], MAX_PUBLISH_BODY_BYTES);
+    const [response, audit] =
+      action === "keys" ? await publish.keys(contentId, body) : await publish.uploads(contentId, body);
+    state.keyEpochs = audit.keys;
+    state.files = audit.files;
+    state.bytes = audit.bytes;
+    return response;
   }
 
   function preflight(request: KeyServerRequest<TEvent>, cors: Record<string, string>): KeyServerResponse {
@@ -298,16 +343,34 @@ export function createKeyServer<TEvent>(
     });
   }
 
-  async function authenticate(event: TEvent): Promise<AuthResult> {
-    if (!options.authenticate) return { ok: true };
-    let result: AuthResult;
+  /** The viewer: at once when `authenticate` answers synchronously and there is no `getViewerId`. */
+  function identify(event: TEvent): string | Promise<string> {
+    const auth = authenticate(event);
+    if (options.getViewerId) return Promise.resolve(auth).then(() => viewerFromCallback(event));
+    return auth instanceof Promise ? auth.then(viewerFrom) : viewerFrom(auth);
+  }
+
+  function authenticate(event: TEvent): AuthResult | Promise<AuthResult> {
+    if (!options.authenticate) return AUTHENTICATED;
+    let result: AuthResult | Promise<AuthResult>;
     try {
-      result = await options.authenticate(event);
+      result = options.authenticate(event);
     } catch (error) {
-      // The exception text may hold a token or a stack; it goes to neither the log nor the viewer.
-      logger.error(`authenticate threw ${errorName(error)}; answering 500`);
-      throw new HttpError(500, "Internal server error", "internal");
+      throw authenticateFailed(error);
     }
+    if (!isThenable(result)) return checkedAuth(result);
+    return Promise.resolve(result).then(checkedAuth, (error: unknown) => {
+      throw authenticateFailed(error);
+    });
+  }
+
+  function authenticateFailed(error: unknown): HttpError {
+    // The exception text may hold a token or a stack; it goes to neither the log nor the viewer.
+    logger.error(`authenticate threw ${errorName(error)}; answering 500`);
+    return new HttpError(500, "Internal server error", "internal");
+  }
+
+  function checkedAuth(result: AuthResult): AuthResult {
     if (typeof result !== "object" || result === null || typeof result.ok !== "boolean") {
       logger.error("authenticate returned neither { ok: true } nor { ok: false, status, reason }");
       throw new HttpError(500, "Internal server error", "internal");
@@ -347,15 +410,19 @@ export function createKeyServer<TEvent>(
     }
   }
 
-  async function viewerOf(event: TEvent, auth: AuthResult | undefined): Promise<string> {
+  async function viewerFromCallback(event: TEvent): Promise<string> {
     let viewerId: unknown;
-    if (options.getViewerId) {
-      try {
-        viewerId = await options.getViewerId(event);
-      } catch {
-        throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
-      }
-    } else if (!options.authenticate) {
+    try {
+      viewerId = await options.getViewerId?.(event);
+    } catch {
+      throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
+    }
+    return checkedViewerId(viewerId);
+  }
+
+  function viewerFrom(auth: AuthResult): string {
+    let viewerId: unknown;
+    if (!options.authenticate) {
       viewerId = ANONYMOUS_VIEWER;
     } else if (auth?.ok && auth.viewerId !== undefined) {
       viewerId = auth.viewerId;
@@ -369,10 +436,7 @@ export function createKeyServer<TEvent>(
     } else {
       viewerId = ANONYMOUS_VIEWER;
     }
-    if (typeof viewerId !== "string" || viewerId === "" || viewerId.length > MAX_VIEWER_ID_LENGTH) {
-      throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
-    }
-    return viewerId;
+    return checkedViewerId(viewerId);
   }
 
   function requireStore(): LeaseStore {
@@ -380,12 +444,16 @@ export function createKeyServer<TEvent>(
     return leaseStore;
   }
 
-  async function requireLease(
+  /**
+   * Settles when the request's lease is live and held by this viewer for this content; nothing
+   * to wait for without leases. Not an async function: one frame fewer on every key request.
+   */
+  function requireLease(
     headers: Readonly<Record<string, string>>,
     contentId: string,
     viewerId: string,
-  ): Promise<void> {
-    if (!leaseStore) return;
+  ): Promise<void> | undefined {
+    if (!leaseStore) return undefined;
     const leaseId = headers[LEASE_HEADER];
     if (leaseId === undefined || leaseId === "") {
       throw new HttpError(
@@ -395,21 +463,18 @@ export function createKeyServer<TEvent>(
       );
     }
     if (!isLeaseIdFormat(leaseId)) throw new HttpError(403, "Lease not found", "lease_not_found");
-    // Not through storeCall: one async layer fewer on every key request.
-    let lookup: LeaseLookup;
+    let lookup: Promise<LeaseLookup>;
     try {
-      lookup = await leaseStore.get(leaseId);
+      lookup = Promise.resolve(leaseStore.get(leaseId));
     } catch (error) {
       throw storeUnavailable(error);
     }
-    if (lookup.status === "not_found") throw new HttpError(403, "Lease not found", "lease_not_found");
-    if (lookup.status === "expired") throw new HttpError(403, "Lease expired", "lease_expired");
-    if (lookup.lease.viewerId !== viewerId) {
-      throw new HttpError(403, "Lease belongs to another viewer", "lease_forbidden");
-    }
-    if (lookup.lease.contentId !== contentId) {
-      throw new HttpError(403, "Lease is for other content", "lease_forbidden");
-    }
+    return lookup.then(
+      (found) => checkLease(found, contentId, viewerId),
+      (error: unknown) => {
+        throw storeUnavailable(error);
+      },
+    );
   }
 
   async function storeCall<T>(call: () => Promise<T>): Promise<T> {
@@ -460,7 +525,7 @@ export function createKeyServer<TEvent>(
         bytes: state.bytes,
         status,
         reason: state.reason,
-        durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+        durationMs: Math.round((monotonicMs() - started) * 1000) / 1000,
       });
     } catch (error) {
       logger.error(`audit sink threw ${errorName(error)}`);
@@ -468,7 +533,7 @@ export function createKeyServer<TEvent>(
   }
 
   return async (request) => {
-    const started = performance.now();
+    const started = monotonicMs();
     const state: RequestState = { route: "unmatched" };
     let response: KeyServerResponse;
     try {
@@ -500,7 +565,10 @@ interface ResolvedConfig {
   logger: KeyServerLogger;
 }
 
-function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeyServerRuntime): ResolvedConfig {
+function resolveConfig<TEvent>(
+  options: KeyServerOptions<TEvent>,
+  runtime: KeyServerRuntime & Required<Pick<KeyServerRuntime, "createDeriver">>,
+): ResolvedConfig {
   if (typeof options !== "object" || options === null) {
     throw new KeyServerConfigError("options are required: { masterKey, salt, corsOrigins, ... }");
   }
@@ -573,10 +641,7 @@ function resolveConfig<TEvent>(options: KeyServerOptions<TEvent>, runtime: KeySe
       "authorizePublish is set but publish is not: set publish to turn the routes on",
     );
   }
-  const deriver = cachingDeriver(
-    (runtime.createDeriver ?? createKeyDeriver)(options.masterKey, options.salt),
-    keyCacheSize,
-  );
+  const deriver = cachingDeriver(runtime.createDeriver(options.masterKey, options.salt), keyCacheSize);
   return {
     deriver,
     publish: options.publish === undefined ? undefined : createPublishRoutes(options.publish, deriver),
@@ -609,6 +674,30 @@ function resolveMaxConcurrentLeases<TEvent>(options: KeyServerOptions<TEvent>): 
     );
   }
   return max;
+}
+
+const AUTHENTICATED: AuthResult = { ok: true };
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+function checkedViewerId(viewerId: unknown): string {
+  if (typeof viewerId !== "string" || viewerId === "" || viewerId.length > MAX_VIEWER_ID_LENGTH) {
+    throw new HttpError(401, "Viewer could not be identified", "unauthenticated");
+  }
+  return viewerId;
+}
+
+function checkLease(lookup: LeaseLookup, contentId: string, viewerId: string): void {
+  if (lookup.status === "not_found") throw new HttpError(403, "Lease not found", "lease_not_found");
+  if (lookup.status === "expired") throw new HttpError(403, "Lease expired", "lease_expired");
+  if (lookup.lease.viewerId !== viewerId) {
+    throw new HttpError(403, "Lease belongs to another viewer", "lease_forbidden");
+  }
+  if (lookup.lease.contentId !== contentId) {
+    throw new HttpError(403, "Lease is for other content", "lease_forbidden");
+  }
 }
 
 function checkedContentId(value: unknown): string {

@@ -46,7 +46,10 @@ function singleValueHeaders(raw: unknown): EventHeaders {
   const headers: Record<string, string> = {};
   let repeated: string | undefined;
   if (!isRecord(raw)) return { headers, repeated };
-  for (const [name, value] of Object.entries(raw)) {
+  // for…in with an own-property check rather than Object.entries: no array of pairs per request.
+  for (const name in raw) {
+    if (!Object.hasOwn(raw, name)) continue;
+    const value = raw[name];
     if (typeof value !== "string") continue;
     const lower = name.toLowerCase();
     if (lower === "__proto__") continue;

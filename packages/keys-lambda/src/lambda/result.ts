@@ -1,8 +1,16 @@
-import { STATUS_CODES } from "node:http";
-import { base64 } from "../core/base64.js";
 import type { KeyServerResponse } from "../core/response.js";
 import type { AlbResult, KeyServerResult, LambdaHttpResult } from "./events.js";
 import type { AnswerShape } from "./normalize.js";
+import { statusDescription as describeStatus } from "./status-text.js";
+
+/**
+ * Node's base64 (the Lambda runs on Node): the core's portable one builds a string per byte. A
+ * copy rather than a view of `bytes.buffer`: V8 keeps a 16-byte array inside the heap, and asking
+ * for its buffer moves it out, which costs more than copying it.
+ */
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64");
+}
 
 /** Binary bodies go base64-encoded, as API Gateway, Function URLs and ALBs require. */
 export function toLambdaResult(response: KeyServerResponse): LambdaHttpResult {
@@ -21,7 +29,7 @@ export function toLambdaResult(response: KeyServerResponse): LambdaHttpResult {
  */
 export function toAlbResult(response: KeyServerResponse, multiValue: boolean): AlbResult {
   const { statusCode, headers, body, isBase64Encoded } = toLambdaResult(response);
-  const statusDescription = `${statusCode} ${STATUS_CODES[statusCode] ?? ""}`.trimEnd();
+  const statusDescription = describeStatus(statusCode);
   if (!multiValue) return { statusCode, statusDescription, headers, body, isBase64Encoded };
   const multiValueHeaders: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(headers)) multiValueHeaders[name] = [value];

@@ -1,4 +1,4 @@
-import { createKeyServer, type KeyServerHandler, type KeyServerRuntime } from "../core/key-server.js";
+import { buildKeyServer, type KeyServerHandler, type KeyServerRuntime } from "../core/key-server.js";
 import type { KeyServerOptions } from "../core/options.js";
 import { createNodeKeyDeriver } from "./deriver.js";
 import { stdoutAudit } from "./stdout-audit.js";
@@ -11,5 +11,9 @@ export function createNodeKeyServer<TEvent>(
   options: KeyServerOptions<TEvent>,
   runtime: KeyServerRuntime = {},
 ): KeyServerHandler<TEvent> {
-  return createKeyServer(options, { createDeriver: createNodeKeyDeriver, audit: stdoutAudit, ...runtime });
+  return buildKeyServer(options, {
+    audit: stdoutAudit,
+    ...runtime,
+    createDeriver: runtime.createDeriver ?? createNodeKeyDeriver,
+  });
 }

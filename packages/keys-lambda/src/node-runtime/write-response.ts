@@ -7,7 +7,9 @@ export function writeResponse(res: ServerResponse, { statusCode, headers, body }
   // other headers: a separate setHeader sends writeHead down node:http's slower merging path.
   headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength);
   res.writeHead(statusCode, headers);
-  res.end(body);
+  // Key bytes copied into a Buffer: node's streams would otherwise take the Uint8Array's buffer,
+  // and V8 keeps a 16-byte array inside the heap, so asking for it moves it out (slower than a copy).
+  res.end(typeof body === "string" ? body : Buffer.from(body));
 }
 
 export function writeInternalError(res: ServerResponse): void {
