@@ -9,6 +9,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { albEvent, httpApiEvent, restApiEvent } from "../packages/keys-lambda/test/support/aws-events.js";
 import { headersOf, type RequestSpec, v2Event } from "../packages/keys-lambda/test/support/events.js";
+import { pythonWithBoto3 } from "../packages/keys-lambda/test/support/python.js";
 import { LAMBDA_NODE_MAJOR, lambdaNodePath } from "../scripts/lambda-node.mjs";
 import { type Cluster, startCluster } from "../scripts/pg-cluster.mjs";
 import { LambdaProcess } from "./support/lambda-process.js";
@@ -173,7 +174,7 @@ describe("the keys bundle with PUBLISH_BUCKET (the template's PublishBucket) on 
     const upload = (json(answer).uploads as { url: string }[])[0] as { url: string };
     const amzDate = new URL(upload.url).searchParams.get("X-Amz-Date");
     const oracle = execFileSync(
-      process.env.BLINDCAST_PYTHON ?? "python3",
+      pythonWithBoto3(),
       [`${root}packages/keys-lambda/test/support/botocore-presign.py`],
       {
         encoding: "utf8",

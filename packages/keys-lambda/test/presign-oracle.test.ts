@@ -9,6 +9,7 @@ import { createLambdaKeyServer } from "@blindcast/keys/lambda";
 import { beforeAll, describe, expect, it } from "vitest";
 import { masterKey, salt } from "./support/fixtures.js";
 import { bearer, PUBLISH_SECRET } from "./support/publish.js";
+import { pythonWithBoto3 } from "./support/python.js";
 
 const ORACLE = fileURLToPath(new URL("./support/botocore-presign.py", import.meta.url));
 
@@ -110,7 +111,7 @@ interface OracleCase {
 }
 
 function botocore(cases: OracleCase[]): string[] {
-  const out = execFileSync(process.env.BLINDCAST_PYTHON ?? "python3", [ORACLE], {
+  const out = execFileSync(pythonWithBoto3(), [ORACLE], {
     input: JSON.stringify(cases),
     encoding: "utf8",
     timeout: 60_000,
