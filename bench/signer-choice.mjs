@@ -26,7 +26,9 @@ async function bundle(entry, dir) {
     outfile,
     logLevel: "silent",
     // As scripts/build-lambda.mjs: CommonJS inside (the AWS SDK) needs `require` in an ES module.
-    banner: { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' },
+    banner: {
+      js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
+    },
   });
   const bytes = readFileSync(outfile);
   return { path: outfile, minified: bytes.length, gzipped: gzipSync(bytes).length };
@@ -61,8 +63,16 @@ export async function run() {
     const small = await bundle("fixtures/presign-aws4fetch.mjs", dir);
     const sdk = await bundle("fixtures/presign-aws-sdk.mjs", dir);
     const empty = here("fixtures/empty-handler.mjs");
-    const a = await alternate(RUNS, () => firstUrl(small.path), () => firstUrl(empty));
-    const b = await alternate(RUNS, () => firstUrl(sdk.path), () => firstUrl(empty));
+    const a = await alternate(
+      RUNS,
+      () => firstUrl(small.path),
+      () => firstUrl(empty),
+    );
+    const b = await alternate(
+      RUNS,
+      () => firstUrl(sdk.path),
+      () => firstUrl(empty),
+    );
     const kb = (n) => `${round(n / 1024, 1)} KB`;
     return [
       {
