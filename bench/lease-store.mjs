@@ -1,5 +1,8 @@
 // 4. The Postgres lease store: creates and renews per second with N concurrent clients, against
 // `SELECT 1` round trips on the same pool, the floor of any operation that asks the database.
+// Measured with the defaults (the lease routines, unnamed statements), with named statements, and
+// on loopback as a role that may not create the routines: the plain statements the store used
+// before them, as "before" in the same run.
 import { createPostgresLeaseStore } from "@blindcast/keys/lease-postgres";
 import pg from "pg";
 import { startCluster } from "../scripts/pg-cluster.mjs";
@@ -35,6 +38,7 @@ export async function run() {
     return [
       ...(await measure(cluster.url, "loopback", false)),
       ...(await measure(cluster.url, "loopback", true)),
+      ...(await measure(await roleWithoutCreate(cluster.url), "loopback, plain statements", false)),
       ...(await measure(delayed, "≈2 ms RTT", false)),
       ...(await measure(delayed, "≈2 ms RTT", true)),
     ];
@@ -44,15 +48,47 @@ export async function run() {
   }
 }
 
+/**
+ * A connection string for a role that may use a lease table made beforehand but not create
+ * functions (PostgreSQL 15 and later give no one CREATE on `public` by default): the store then
+ * runs without its routines, on plain statements, as before them.
+ */
+async function roleWithoutCreate(url) {
+  const admin = new pg.Client(url);
+  await admin.connect();
+  try {
+    await admin.query(`
+      CREATE ROLE bench_dml LOGIN;
+      REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+      CREATE TABLE bench_plain (
+        lease_id text PRIMARY KEY, content_id text NOT NULL, viewer_id text NOT NULL,
+        expires_at timestamptz NOT NULL, created_at timestamptz NOT NULL DEFAULT now()
+      ) WITH (fillfactor = 70);
+      CREATE INDEX bench_plain_viewer_idx ON bench_plain (viewer_id);
+      CREATE INDEX bench_plain_created_idx ON bench_plain (created_at);
+      GRANT SELECT, INSERT, UPDATE, DELETE ON bench_plain TO bench_dml;`);
+  } finally {
+    await admin.end();
+  }
+  const role = new URL(url);
+  role.username = "bench_dml";
+  return role.href;
+}
+
 async function measure(url, network, preparedStatements) {
   const label = preparedStatements ? `${network}, preparedStatements` : network;
   const pool = new pg.Pool({ connectionString: url, max: CLIENTS });
+  const plain = network.includes("plain statements");
+  const notes = [];
   const store = await createPostgresLeaseStore(pool, {
-    table: `bench_${label.replace(/\W/g, "").toLowerCase()}`,
+    table: plain ? "bench_plain" : `bench_${label.replace(/\W/g, "").toLowerCase()}`,
     preparedStatements,
+    // Only the plain-statement run is told the routines are unavailable; anything else is a failure.
+    logger: { error: (message) => notes.push(message) },
   });
   try {
     await store.ensureSchema();
+    if (plain !== (notes.length === 1)) throw new Error(`unexpected store messages: ${notes.join("; ")}`);
     const leases = [];
     for (let i = 0; i < CLIENTS; i++) {
       const created = await store.create({

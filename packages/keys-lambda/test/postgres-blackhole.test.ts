@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { type BlackholeProxy, startBlackholeProxy } from "./support/blackhole-proxy.js";
 import { headersOf, jsonBody, keyBytes, v2Event } from "./support/events.js";
 import { masterKey, recordingLogger, salt, vectorFor } from "./support/fixtures.js";
-import { databaseUrl } from "./support/postgres.js";
+import { databaseUrl, earlierSchemaSql, roleWithoutCreate } from "./support/postgres.js";
 
 // Connections that go silent (a failover, a stateful firewall that forgot them): no close, no
 // reset, no answer. Through a proxy on loopback that can silence them, in front of the test
@@ -35,11 +35,20 @@ afterAll(async () => {
   await admin.end();
 });
 
-async function storeBehindProxy(): Promise<PostgresLeaseStore> {
-  const url = new URL(databaseUrl());
+/**
+ * A store connecting through the proxy. `withoutRoutines`: as a role that may not create the
+ * lease routines, on a table made beforehand, so that it uses plain statements.
+ */
+async function storeBehindProxy(withoutRoutines = false): Promise<PostgresLeaseStore> {
+  const table = `blackhole_${process.pid}_${tables++}`;
+  let url = new URL(databaseUrl());
+  if (withoutRoutines) {
+    await admin.query(earlierSchemaSql(table, "previous"));
+    url = new URL(await roleWithoutCreate(admin, [table]));
+  }
   url.port = String(proxy.port);
   const store = await createPostgresLeaseStore(url.href, {
-    table: `blackhole_${process.pid}_${tables++}`,
+    table,
     queryTimeoutMillis: QUERY_TIMEOUT_MS,
     logger,
   });
@@ -187,26 +196,34 @@ describe("the Postgres lease store when its connections go silent", () => {
     await expect(inFlight).rejects.toThrow(/no answer from PostgreSQL within 1000 ms/);
   }, 30_000);
 
-  it("leaves no viewer locked out when a capped create's transaction is cut off half way", async () => {
-    const store = await storeBehindProxy();
-    const server = keyServer(store);
+  it.each([
+    // One statement, the routine's call: whatever is cut, the lock lives only as long as the call.
+    ["its routine call", false, "_create_"],
     // The transaction has begun and holds the viewer's lock when its INSERT vanishes: the server
     // keeps that session open, idle in its transaction, as nothing told it the client left.
-    proxy.blackholeOnClientBytes("INSERT INTO");
-    const cut = await server.create("viewer-cut");
-    expectUnavailableWithinBound([cut]);
-    const { rows } = await admin.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'",
-    );
-    expect(rows[0]?.n ?? 0).toBeLessThanOrEqual(1);
-    // The same viewer's next create waits for that lock: it must be freed in time for it.
-    const next = await server.create("viewer-cut");
-    expect(next.response.statusCode).toBe(201);
-    expect(next.ms).toBeLessThan(QUERY_TIMEOUT_MS + SLACK_MS);
-    console.info(
-      `cut transaction: 503 in ${Math.round(cut.ms)} ms; next create 201 in ${Math.round(next.ms)} ms`,
-    );
-  }, 30_000);
+    ["the transaction of plain statements", true, "INSERT INTO"],
+  ] as const)(
+    "leaves no viewer locked out when a capped create is cut off half way: %s",
+    async (_, withoutRoutines, marker) => {
+      const store = await storeBehindProxy(withoutRoutines);
+      const server = keyServer(store);
+      proxy.blackholeOnClientBytes(marker);
+      const cut = await server.create("viewer-cut");
+      expectUnavailableWithinBound([cut]);
+      const { rows } = await admin.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'",
+      );
+      expect(rows[0]?.n ?? 0).toBeLessThanOrEqual(1);
+      // The same viewer's next create waits for that lock: it must be freed in time for it.
+      const next = await server.create("viewer-cut");
+      expect(next.response.statusCode).toBe(201);
+      expect(next.ms).toBeLessThan(QUERY_TIMEOUT_MS + SLACK_MS);
+      console.info(
+        `cut transaction: 503 in ${Math.round(cut.ms)} ms; next create 201 in ${Math.round(next.ms)} ms`,
+      );
+    },
+    30_000,
+  );
 });
 
 function summarize(values: number[]): string {

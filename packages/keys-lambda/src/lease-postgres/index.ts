@@ -16,14 +16,19 @@ import {
 } from "../lease-store.js";
 import {
   CAPPED_INSERT_SQL,
+  CREATE_CALL_SQL,
+  GET_CALL_SQL,
   GET_SQL,
   INSERT_SQL,
   LEASE_STATE_SQL,
   RELEASE_SQL,
+  RENEW_CALL_SQL,
   RENEW_SQL,
+  ROUTINE_ARGUMENTS,
+  ROUTINES_SQL,
+  SCHEMA_PRESENT_SQL,
   SCHEMA_SQL,
   SWEEP_SQL,
-  TABLE_EXISTS_SQL,
   VIEWER_LOCK_SQL,
   viewerLockKey,
 } from "./sql.js";
@@ -55,7 +60,12 @@ export interface PostgresPoolOptions {
 export interface PostgresLeaseStoreOptions {
   /** Table name, optionally schema-qualified (`keys.leases`). Default `blindcast_leases`. */
   table?: string;
-  /** Create the table and indexes on first use when missing. Default true. */
+  /**
+   * Create the table, its indexes and the lease routines (PL/pgSQL functions that make every
+   * operation one round trip) on first use when missing. Default true. With `false` the store
+   * runs no DDL: create them beforehand with `postgresLeaseSchemaSql()`. Without the routines
+   * the store still works, with plain statements (slower; a capped create takes 4 round trips).
+   */
   createSchema?: boolean;
   /** Pool settings, when a connection string is given (ignored for a pool you pass in). */
   pool?: PostgresPoolOptions;
@@ -67,9 +77,9 @@ export interface PostgresLeaseStoreOptions {
   /** Where connection problems of idle pooled clients are reported. Default `console`. */
   logger?: { error(message: string): void };
   /**
-   * Name the store's statements, so each connection parses and plans them once instead of on
-   * every call: lease lookups (one per key request) run about 1.5 times as fast on a busy
-   * database (see BENCHMARKS.md). Default false: behind RDS Proxy a named statement pins the
+   * Name the store's statements, so each connection parses them once instead of on every call.
+   * The lease routines already keep their plans, so this saves less than it did without them
+   * (see BENCHMARKS.md). Default false: behind RDS Proxy a named statement can pin the
    * connection (defeating the proxy), and PgBouncer in transaction mode needs
    * `max_prepared_statements` for them. Turn it on when connecting to PostgreSQL directly.
    */
@@ -103,8 +113,15 @@ export interface PostgresLeaseStore extends LeaseStore {
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,50}$/;
+// A routine's name is `<table>_<operation>_<hash>`: the table part is cut to keep it within
+// PostgreSQL's 63 bytes.
+const ROUTINE_PREFIX_LENGTH = 48;
 const SWEEP_EVERY_CREATES = 100;
 const SWEEP_EVERY_MS = 5 * 60_000;
+// Errors of a routine call after which plain statements may still work: the routine is missing
+// (dropped, or never created with `createSchema: false`), or this role may not execute it.
+const UNDEFINED_FUNCTION = "42883";
+const ROUTINE_ERRORS = new Set([UNDEFINED_FUNCTION, "42501"]);
 // Errors after which the same statement may succeed on a fresh connection (a restarted server).
 const CONNECTION_ERRORS = new Set([
   "ECONNRESET",
@@ -153,12 +170,7 @@ export async function createPostgresLeaseStore(
     logger.error(`blindcast lease-postgres: idle connection failed (${error.code ?? error.name})`);
   });
 
-  const sql = (text: string) =>
-    text
-      .replaceAll("{table}", table.sql)
-      .replaceAll("{index_viewer}", pg.escapeIdentifier(`${table.base}_viewer_idx`))
-      .replaceAll("{index_created}", pg.escapeIdentifier(`${table.base}_created_idx`))
-      .replaceAll("{now}", clock);
+  const { sql, signatures } = schemaText(table, clock);
   const statement = (text: string): pg.QueryConfig => {
     const resolved = sql(text);
     // The name follows the text (table, clock), so two stores never claim one name differently.
@@ -167,6 +179,9 @@ export async function createPostgresLeaseStore(
       : { text: resolved };
   };
   const statements = {
+    createCall: statement(CREATE_CALL_SQL),
+    getCall: statement(GET_CALL_SQL),
+    renewCall: statement(RENEW_CALL_SQL),
     insert: statement(INSERT_SQL),
     lock: statement(VIEWER_LOCK_SQL),
     cappedInsert: statement(CAPPED_INSERT_SQL),
@@ -178,30 +193,59 @@ export async function createPostgresLeaseStore(
     ping: statement("SELECT 1"),
   };
 
+  // Set for the life of the store once the routines turn out unusable (this role may not create
+  // or execute them, or `createSchema: false` and nobody created them): plain statements then.
+  let statementsOnly = false;
+  const useStatements = (code: string) => {
+    if (statementsOnly) return;
+    statementsOnly = true;
+    logger.error(
+      `blindcast lease-postgres: the lease routines of ${table.text} are unavailable (${code}); using plain statements, slower (a capped create takes 4 round trips). Create them with postgresLeaseSchemaSql(), or let this role create functions.`,
+    );
+  };
+
   let schema: Promise<void> | undefined;
   const ensureSchema = (deadline = performance.now() + queryTimeout) => {
     if (options.createSchema === false) return Promise.resolve();
     // Shared by the calls that arrive meanwhile: they started later, so their bounds are later.
-    schema ??= createSchema(pool, deadline, queryTimeout, table, sql(SCHEMA_SQL)).catch((error: unknown) => {
-      schema = undefined;
-      throw error;
-    });
+    schema ??= createSchema(pool, deadline, queryTimeout, table, sql, signatures).then(
+      (routines) => {
+        if (!routines.ok) useStatements(routines.code);
+      },
+      (error: unknown) => {
+        schema = undefined;
+        throw error;
+      },
+    );
     return schema;
   };
 
   /**
-   * Runs `work` on a pooled connection within the call's bound; once more on a fresh connection
-   * (within the same bound) if the first failed for the connection's sake.
+   * Runs `work` on a pooled connection within the call's bound, with the routines unless they
+   * are unusable; once more (within the same bound) on a fresh connection if the first failed
+   * for the connection's sake, or without the routines if they turned out missing (with
+   * `createSchema`, after creating them again) or not ours to execute.
    */
-  const run = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+  const run = async <T>(work: (client: pg.PoolClient, routines: boolean) => Promise<T>): Promise<T> => {
     const deadline = performance.now() + queryTimeout;
     await ensureSchema(deadline);
+    const routines = !statementsOnly;
     try {
-      return await withClient(pool, deadline, queryTimeout, work);
+      return await withClient(pool, deadline, queryTimeout, (client) => work(client, routines));
     } catch (error) {
-      if (!CONNECTION_ERRORS.has((error as { code?: string }).code ?? "") && !isTerminated(error))
+      const code = (error as { code?: string }).code ?? "";
+      if (routines && ROUTINE_ERRORS.has(code)) {
+        if (code === UNDEFINED_FUNCTION && options.createSchema !== false) {
+          schema = undefined;
+          await ensureSchema(deadline);
+        } else {
+          useStatements(code);
+        }
+      } else if (!CONNECTION_ERRORS.has(code) && !isTerminated(error)) {
         throw error;
-      return withClient(pool, deadline, queryTimeout, work);
+      }
+      const retryRoutines = !statementsOnly;
+      return withClient(pool, deadline, queryTimeout, (client) => work(client, retryRoutines));
     }
   };
 
@@ -234,7 +278,18 @@ export async function createPostgresLeaseStore(
         expiresAt,
       });
       const max = input.maxConcurrentLeases;
-      const result = await run(async (client) => {
+      const result = await run(async (client, routines) => {
+        if (routines) {
+          // One round trip, capped or not: see ROUTINES_SQL. NULL when the cap refused.
+          const { rows } = await client.query<{ expires_at: Date | null }>(statements.createCall, [
+            leaseId,
+            input.contentId,
+            input.viewerId,
+            input.ttlSeconds,
+            max ?? null,
+          ]);
+          return rows[0]?.expires_at ?? undefined;
+        }
         if (max === undefined) {
           const { rows } = await client.query<{ expires_at: Date }>(statements.insert, [
             leaseId,
@@ -266,42 +321,75 @@ export async function createPostgresLeaseStore(
     },
 
     async get(leaseId: string): Promise<LeaseLookup> {
-      const { rows } = await run((client) =>
-        client.query<{ content_id: string; viewer_id: string; expires_at: Date; live: boolean }>(
-          statements.get,
-          [leaseId],
-        ),
-      );
-      const row = rows[0];
-      if (!row) return { status: "not_found" };
+      const found = await run(async (client, routines): Promise<FoundLease | undefined> => {
+        if (routines) {
+          const { rows } = await client.query<{ lease: unknown }>(statements.getCall, [leaseId]);
+          const lease = json(rows[0]?.lease);
+          if (lease === null || lease === undefined) return undefined;
+          const [contentId, viewerId, expiresAt, live] = lease as [string, string, string, boolean];
+          return { contentId, viewerId, expiresAt: new Date(expiresAt), live };
+        }
+        const { rows } = await client.query<{
+          content_id: string;
+          viewer_id: string;
+          expires_at: Date;
+          live: boolean;
+        }>(statements.get, [leaseId]);
+        const row = rows[0];
+        return (
+          row && {
+            contentId: row.content_id,
+            viewerId: row.viewer_id,
+            expiresAt: row.expires_at,
+            live: row.live,
+          }
+        );
+      });
+      if (!found) return { status: "not_found" };
       const lease = {
         leaseId,
-        contentId: row.content_id,
-        viewerId: row.viewer_id,
-        expiresAt: row.expires_at,
+        contentId: found.contentId,
+        viewerId: found.viewerId,
+        expiresAt: found.expiresAt,
       };
-      return { status: row.live ? "live" : "expired", lease };
+      return { status: found.live ? "live" : "expired", lease };
     },
 
     async renew(input: RenewLeaseInput): Promise<RenewLeaseResult> {
-      const { rows } = await run((client) =>
-        client.query<{ content_id: string; expires_at: Date }>(statements.renew, [
+      const outcome = await run(async (client, routines): Promise<Renewal> => {
+        if (routines) {
+          // Renewed, or refused with the reason, in one round trip: see ROUTINES_SQL.
+          const { rows } = await client.query<{ outcome: unknown }>(statements.renewCall, [
+            input.leaseId,
+            input.viewerId,
+            input.ttlSeconds,
+          ]);
+          const [status, contentId, expiresAt] = json(rows[0]?.outcome) as [string, string?, string?];
+          if (status === "renewed" && contentId !== undefined && expiresAt !== undefined) {
+            return { contentId, expiresAt: new Date(expiresAt) };
+          }
+          if (status === "not_found" || status === "wrong_viewer" || status === "expired") return { status };
+          throw new Error(`unexpected renewal outcome from PostgreSQL: ${String(status)}`);
+        }
+        const { rows } = await client.query<{ content_id: string; expires_at: Date }>(statements.renew, [
           input.leaseId,
           input.viewerId,
           input.ttlSeconds,
-        ]),
-      );
-      const renewed = rows[0];
-      if (renewed) {
+        ]);
+        const renewed = rows[0];
+        return renewed ? { contentId: renewed.content_id, expiresAt: renewed.expires_at } : "ask";
+      });
+      if (typeof outcome === "object" && "status" in outcome) return outcome;
+      if (typeof outcome === "object") {
         const lease = {
           leaseId: input.leaseId,
-          contentId: renewed.content_id,
+          contentId: outcome.contentId,
           viewerId: input.viewerId,
-          expiresAt: renewed.expires_at,
+          expiresAt: outcome.expiresAt,
         };
         return { status: "renewed", lease };
       }
-      // Refused: one more round trip, on this rare path only, to say why.
+      // Refused, on the plain-statement path: one more round trip, on this rare path only, to say why.
       const state = await run((client) =>
         client.query<{ viewer_id: string; live: boolean }>(statements.state, [input.leaseId]),
       );
@@ -446,6 +534,7 @@ function createPool(connectionString: string, options: PostgresPoolOptions, quer
 interface TableName {
   sql: string;
   base: string;
+  schema: string | undefined;
   text: string;
 }
 
@@ -457,33 +546,125 @@ function tableName(name: string): TableName {
   return {
     sql: parts.map((p) => pg.escapeIdentifier(p)).join("."),
     base: parts[parts.length - 1] ?? name,
+    schema: parts.length === 2 ? parts[0] : undefined,
     text: name,
   };
 }
 
 function ignore(): void {}
 
-/** Checks for the table without locking anything; only a database without it takes the lock. */
+/** A lease as either path reads it. */
+interface FoundLease {
+  contentId: string;
+  viewerId: string;
+  expiresAt: Date;
+  live: boolean;
+}
+
+/** A renewal: done, refused with its reason, or (plain statements) refused, reason to be asked. */
+type Renewal =
+  | { contentId: string; expiresAt: Date }
+  | { status: "not_found" | "wrong_viewer" | "expired" }
+  | "ask";
+
+/** A `json` column: parsed by pg's default type parser, or text if the pool's parser keeps it so. */
+function json(value: unknown): unknown {
+  return typeof value === "string" ? JSON.parse(value) : value;
+}
+
+/**
+ * Every SQL text of one store (table and clock resolved), and the routines' signatures. The
+ * routines' names end in a hash of their resolved text: see ROUTINES_SQL.
+ */
+function schemaText(
+  table: TableName,
+  clock: string,
+): { sql: (text: string) => string; signatures: string[] } {
+  const common = (text: string) =>
+    text
+      .replaceAll("{table}", table.sql)
+      .replaceAll("{table_text}", table.text)
+      .replaceAll("{index_viewer}", pg.escapeIdentifier(`${table.base}_viewer_idx`))
+      .replaceAll("{index_created}", pg.escapeIdentifier(`${table.base}_created_idx`))
+      .replaceAll("{now}", clock);
+  const hash = fnv1a(common(ROUTINES_SQL));
+  const operations = ["create", "get", "renew"] as const;
+  const name = (operation: (typeof operations)[number]) =>
+    `${table.base.slice(0, ROUTINE_PREFIX_LENGTH)}_${operation}_${hash}`;
+  const schemaPrefix = (quote: (part: string) => string) => (table.schema ? `${quote(table.schema)}.` : "");
+  const sql = (text: string) =>
+    operations.reduce(
+      (resolved, operation) =>
+        resolved.replaceAll(
+          `{${operation}}`,
+          `${schemaPrefix(pg.escapeIdentifier)}${pg.escapeIdentifier(name(operation))}`,
+        ),
+      common(text),
+    );
+  // Names are lowercase identifiers: to_regprocedure reads them unquoted.
+  const signatures = operations.map(
+    (operation) => `${schemaPrefix((part) => part)}${name(operation)}${ROUTINE_ARGUMENTS[operation]}`,
+  );
+  return { sql, signatures };
+}
+
+/**
+ * The DDL the store runs when its schema is missing (`createSchema`, the default): the table,
+ * its indexes and the lease routines, idempotent. For `createSchema: false`, run it once per
+ * table as a role that may create them, and again after upgrading `@blindcast/keys` (a version
+ * that changes the routines gives them new names, so processes of both versions keep working).
+ */
+export function postgresLeaseSchemaSql(options: { table?: string } = {}): string {
+  const { sql } = schemaText(tableName(options.table ?? "blindcast_leases"), "now()");
+  return `${sql(SCHEMA_SQL).trim()}\n${sql(ROUTINES_SQL).trim()}\n`;
+}
+
+/**
+ * Checks for the table and the routines without locking anything; only a database without them
+ * takes the lock and creates what is missing. Resolves `{ ok: false }` when the routines could
+ * not be created (this role may not create functions, or PL/pgSQL is not installed): the table is
+ * then created anyway, and the store uses plain statements.
+ */
 async function createSchema(
   pool: pg.Pool,
   deadline: number,
   timeout: number,
   table: TableName,
-  schemaSql: string,
-): Promise<void> {
-  const present = await withClient(pool, deadline, timeout, async (client) => {
-    const { rows } = await client.query<{ present: boolean }>(TABLE_EXISTS_SQL, [table.text]);
-    return rows[0]?.present === true;
-  });
-  if (present) return;
-  // Many cold starts may race here: the advisory lock makes them take turns, and IF NOT EXISTS
-  // makes every turn after the first a no-op. A failure destroys the connection, ending the
+  sql: (text: string) => string,
+  signatures: string[],
+): Promise<{ ok: true } | { ok: false; code: string }> {
+  const parameters = [table.text, ...signatures];
+  type Present = { table_present: boolean; routines_present: boolean };
+  const check = async (client: pg.PoolClient) =>
+    (await client.query<Present>(SCHEMA_PRESENT_SQL, parameters)).rows[0];
+  const present = await withClient(pool, deadline, timeout, check);
+  if (present?.table_present && present.routines_present) return { ok: true };
+  // Many cold starts may race here: the advisory lock makes them take turns, and the check under
+  // it makes every turn after the first a no-op. A failure destroys the connection, ending the
   // transaction.
-  await withClient(pool, deadline, timeout, (client) =>
-    client.query(
-      `BEGIN; SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`blindcast:schema:${table.text}`)}));${schemaSql} COMMIT;`,
-    ),
-  );
+  return withClient(pool, deadline, timeout, async (client) => {
+    await client.query(
+      `BEGIN; SELECT pg_advisory_xact_lock(hashtext(${pg.escapeLiteral(`blindcast:schema:${table.text}`)}))`,
+    );
+    const missing = await check(client);
+    let outcome: { ok: true } | { ok: false; code: string } = { ok: true };
+    if (!missing?.table_present) await client.query(sql(SCHEMA_SQL));
+    if (!missing?.routines_present) {
+      await client.query("SAVEPOINT blindcast_routines");
+      try {
+        await client.query(sql(ROUTINES_SQL));
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? "";
+        // Not allowed (42…: no CREATE on the schema, no plpgsql) or not supported (0A…): keep the
+        // table, go without the routines. Anything else (a lost connection) fails the call.
+        if (!/^(42|0A)/.test(code)) throw error;
+        await client.query("ROLLBACK TO SAVEPOINT blindcast_routines");
+        outcome = { ok: false, code };
+      }
+    }
+    await client.query("COMMIT");
+    return outcome;
+  });
 }
 
 function isTerminated(error: unknown): boolean {
