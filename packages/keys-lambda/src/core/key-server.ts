@@ -71,7 +71,10 @@ export interface LeaseResponseBody {
   keys?: LeaseKey[];
 }
 
-/** A key delivered with a new lease; `epoch: null` is the content key. */
+/**
+ * A key delivered with a new lease or by `POST /keys/{contentId}/keys`; `epoch: null` is the
+ * content key.
+ */
 export interface LeaseKey {
   epoch: number | null;
   key: string;
@@ -79,6 +82,15 @@ export interface LeaseKey {
 
 /** How many keys one lease request may ask for. */
 export const MAX_KEYS_WITH_LEASE = 4;
+
+/** How many keys one `POST /keys/{contentId}/keys` may ask for. */
+export const MAX_KEYS_PER_REQUEST = 8;
+
+/** The body of `POST /keys/{contentId}/keys`: the keys asked for, in the order asked. */
+export interface TitleKeysResponseBody {
+  contentId: string;
+  keys: LeaseKey[];
+}
 
 interface RequestState {
   route: MatchedRoute["name"] | "preflight" | "unmatched";
@@ -187,6 +199,17 @@ export function createKeyServer<TEvent>(
         const key = config.deriver.epochKey(state.contentId, state.epoch);
         return keyResponse(key instanceof Uint8Array ? key : await key);
       }
+      case "title_keys": {
+        const contentId = checkedContentId(first);
+        state.contentId = contentId;
+        const body = parseJsonObject(request.body, request.headers["content-type"]);
+        // Required, and may be empty: an empty list checks the token and lease and warms the
+        // browser's preflight cache for this URL without deriving anything.
+        state.keyEpochs = checkedKeyList(body.keys ?? null, MAX_KEYS_PER_REQUEST, false);
+        await requireLease(request.headers, contentId, viewerId);
+        const answer: TitleKeysResponseBody = { contentId, keys: await derived(contentId, state.keyEpochs) };
+        return jsonResponse(200, answer);
+      }
       case "lease_create": {
         const store = requireStore();
         const body = parseJsonObject(request.body, request.headers["content-type"]);
@@ -211,16 +234,7 @@ export function createKeyServer<TEvent>(
         const answer = leaseBody(result.lease);
         if (wanted.length > 0) {
           state.keyEpochs = wanted;
-          answer.keys = await Promise.all(
-            wanted.map(async (epoch) => ({
-              epoch,
-              key: base64(
-                epoch === null
-                  ? await config.deriver.contentKey(contentId)
-                  : await config.deriver.epochKey(contentId, epoch),
-              ),
-            })),
-          );
+          answer.keys = await derived(contentId, wanted);
         }
         return jsonResponse(201, answer);
       }
@@ -283,6 +297,20 @@ export function createKeyServer<TEvent>(
       }
     }
     throw new Error("unreachable route");
+  }
+
+  /** The keys asked for (`null`: the content key), base64, in the order asked. */
+  function derived(contentId: string, wanted: readonly (number | null)[]): Promise<LeaseKey[]> {
+    return Promise.all(
+      wanted.map(async (epoch) => ({
+        epoch,
+        key: base64(
+          epoch === null
+            ? await config.deriver.contentKey(contentId)
+            : await config.deriver.epochKey(contentId, epoch),
+        ),
+      })),
+    );
   }
 
   function preflight(request: KeyServerRequest<TEvent>, cors: Record<string, string>): KeyServerResponse {
