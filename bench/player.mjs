@@ -3,6 +3,8 @@
 //    clear sample on plain hls.js, and against plain hls.js fetching the same keys by hand.
 // 6. Key rotation: a 128 s stream with a new key every segment (64 epochs), played at 4x under
 //    the same delay; rebuffering events counted.
+// 6b. Seeking to a key not in hand: on that stream, from 4 s to 90.5 s (an epoch nobody
+//    prefetched), time from the seek to its first frame, against the same stream in the clear.
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +23,8 @@ import { median, round } from "./lib/stats.mjs";
 
 const RTT_MS = 100;
 const RUNS = 7;
+const SEEK_FROM = 4;
+const SEEK_TO = 90.5;
 const ROOT = fileURLToPath(new URL("./player/", import.meta.url));
 const SAMPLE = fileURLToPath(new URL("../demo/sample/", import.meta.url));
 const MEDIA = join(ROOT, "public/media");
@@ -53,6 +57,7 @@ async function prepareMedia(keysProxyUrl) {
   }
   lines.push("#EXT-X-ENDLIST");
   writeFileSync(join(long, "index.m3u8"), lines.join("\n"));
+  cpSync(long, join(MEDIA, "long-clear"), { recursive: true });
   await packageHls({
     input: join(long, "index.m3u8"),
     output: join(MEDIA, "long"),
@@ -83,13 +88,15 @@ export async function run() {
     audit: false,
     logger: quiet,
   });
-  const keysProxy = await startDelayProxy(`http://127.0.0.1:${keys.port}`, RTT_MS);
+  const keyRequests = [];
+  const keysProxy = await startDelayProxy(`http://127.0.0.1:${keys.port}`, RTT_MS, keyRequests);
   const keysProxyUrl = `http://127.0.0.1:${keysProxy.port}/keys`;
   await prepareMedia(keysProxyUrl);
   await build({ root: ROOT, logLevel: "warn" });
   const page = await preview({ root: ROOT, logLevel: "warn", preview: { host: "127.0.0.1", port: 0 } });
   const pagePort = page.httpServer.address().port;
-  const pageProxy = await startDelayProxy(`http://127.0.0.1:${pagePort}`, RTT_MS);
+  const pageRequests = [];
+  const pageProxy = await startDelayProxy(`http://127.0.0.1:${pagePort}`, RTT_MS, pageRequests);
   pageOrigin = `http://localhost:${pageProxy.port}`;
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 
@@ -128,6 +135,36 @@ export async function run() {
       () => window.__bench.ended === true,
       120_000,
     );
+    // Seeks, clear and encrypted alternately; the key server's requests between seek and frame.
+    const seekModes = {
+      clear: { mode: "clear", src: "/media/long-clear/index.m3u8" },
+      blindcast: { mode: "blindcast", src: "/media/long/index.m3u8", ...common, contentId: "long" },
+    };
+    const seekMs = { clear: [], blindcast: [] };
+    const seekKeyRequests = [];
+    const seekTimeline = { clear: [], blindcast: [] };
+    for (let i = 0; i < RUNS; i++) {
+      for (const [name, query] of Object.entries(seekModes)) {
+        const { seek } = await open(
+          { ...query, seekFrom: String(SEEK_FROM), seekTo: String(SEEK_TO) },
+          () => window.__bench.seek?.ms !== undefined,
+        );
+        seekMs[name].push(seek.ms);
+        // What reached the proxies between seek and frame, in ms after the seek.
+        const during = (log) => log.filter((r) => r.at >= seek.startedAt && r.at <= seek.frameAt);
+        const text = (r) => `+${Math.round(r.at - seek.startedAt)} ms ${r.method} ${r.url}`;
+        const keysAsked = during(keyRequests);
+        if (name === "blindcast") seekKeyRequests.push(keysAsked.map((r) => r.method));
+        seekTimeline[name].push(
+          [...keysAsked, ...during(pageRequests)].sort((a, b) => a.at - b.at).map(text),
+        );
+      }
+    }
+    const seekMedian = { clear: median(seekMs.clear), blindcast: median(seekMs.blindcast) };
+    const seekExtraRtts = (seekMedian.blindcast - seekMedian.clear) / RTT_MS;
+    const count = (method) =>
+      median(seekKeyRequests.map((methods) => methods.filter((m) => m === method).length));
+
     return [
       {
         id: "player-startup",
@@ -148,6 +185,16 @@ export async function run() {
         target: "0 events",
         pass: rotation.waiting.length === 0,
         raw: rotation,
+      },
+      {
+        id: "player-seek",
+        name: `Seek to a key not in hand: ${SEEK_FROM} s → ${SEEK_TO} s, one epoch per 2 s segment, ${RTT_MS} ms round trip, time to the first frame there (median of ${RUNS})`,
+        candidate: `${round(seekMedian.blindcast, 0)} ms Blindcast (encrypted, lease); key server between seek and frame: ${count("OPTIONS")} preflights, ${count("GET") + count("POST")} requests (median)`,
+        baseline: `${round(seekMedian.clear, 0)} ms clear on plain hls.js`,
+        ratio: round(seekMedian.blindcast / seekMedian.clear),
+        target: `≤ clear + 0.25 round trip (measured: ${round(seekExtraRtts)} round trips more)`,
+        pass: seekExtraRtts <= 0.25,
+        raw: { seekMs, medians: seekMedian, timeline: seekTimeline },
       },
     ];
   } finally {

@@ -150,18 +150,24 @@ export function playback(page: Page): Promise<PlaybackState> {
 }
 
 /**
- * When the key server had each epoch's key answered (first time), whether on its own route or
- * with a new lease.
+ * The keys (epochs; `null` the content key) a key server record answered: on a key route, with a
+ * new lease, or through the title's keys URL (`POST /keys/{contentId}/keys`, the player's).
+ */
+export function keysAnswered(r: AuditRecord): (number | null | undefined)[] {
+  if ((r.route === "epoch_key" || r.route === "content_key") && r.status === 200) return [r.epoch];
+  if ((r.route === "title_keys" && r.status === 200) || (r.route === "lease_create" && r.status === 201))
+    return r.keys ?? [];
+  return [];
+}
+
+/**
+ * When the key server had each epoch's key answered (first time), whether on its own route, with
+ * a new lease, or through the title's keys URL.
  */
 export function keysInHand(records: TimedRecord[]): Map<number, number> {
   const inHand = new Map<number, number>();
   for (const r of records) {
-    const epochs =
-      r.route === "epoch_key" && r.status === 200
-        ? [r.epoch]
-        : r.route === "lease_create" && r.status === 201
-          ? (r.keys ?? [])
-          : [];
+    const epochs = keysAnswered(r);
     for (const epoch of epochs) {
       if (typeof epoch === "number" && !inHand.has(epoch)) inHand.set(epoch, r.at);
     }

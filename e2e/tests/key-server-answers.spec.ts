@@ -43,12 +43,14 @@ test("a key server that redirects a key request: the lease goes nowhere else, pl
   const keys = await startKeys();
   const foreign = await startForeignOrigin();
   const proxy = await startFaultProxy(Number(new URL(keys.keysUrl).port), (method, path) =>
-    method === "GET" && path === `/keys/${CONTENT_ID}/1` ? { redirect: `${foreign.origin}${path}` } : "pass",
+    method === "POST" && path === `/keys/${CONTENT_ID}/keys`
+      ? { redirect: `${foreign.origin}${path}` }
+      : "pass",
   );
   try {
     await openDemo(page, { keysUrl: proxy.keysUrl });
     await waitForError(page);
-    expect(proxy.seen.some((s) => s.path === `/keys/${CONTENT_ID}/1`)).toBe(true);
+    expect(proxy.seen.some((s) => s.path === `/keys/${CONTENT_ID}/keys`)).toBe(true);
     // Not even a preflight: Chromium did not follow the redirect, so the lease id went nowhere.
     expect(foreign.seen.map((s) => `${s.method} ${s.headers["x-blindcast-lease"] ?? ""}`)).toEqual([]);
     const state = await playback(page);

@@ -1,6 +1,6 @@
 import type { LeaseStore } from "@blindcast/keys";
 import { createMemoryLeaseStore } from "@blindcast/keys/lease-memory";
-import { expect, openDemo, playback, test, waitForError, waitForTime } from "./fixtures.js";
+import { expect, keysAnswered, openDemo, playback, test, waitForError, waitForTime } from "./fixtures.js";
 
 // The sample: 16 s, 8 segments of 2 s, a new key epoch every 2 segments (epochs 0-3, boundaries
 // at 4, 8 and 12 s).
@@ -30,19 +30,15 @@ test("2. each (contentId, epoch) key is requested from the server exactly once",
   await page.waitForFunction(() => (document.querySelector("video") as HTMLVideoElement).ended, undefined, {
     timeout: 40_000,
   });
-  // The first key comes with the lease (asked for in the lease request), the others on their own.
+  // The first key comes with the lease (asked for in the lease request), the others through the
+  // title's keys URL.
   const withLease = keys.records.filter((r) => r.route === "lease_create").flatMap((r) => r.keys ?? []);
   expect(withLease).toEqual([0]);
-  const keyRequests = [
-    ...withLease.map((epoch) => ({ contentId: "demo-sample", epoch, status: 200 })),
-    ...keys.records.filter((r) => r.route === "epoch_key" || r.route === "content_key"),
-  ];
-  expect(keyRequests.map((r) => `${r.contentId}/${r.epoch}:${r.status}`).sort()).toEqual([
-    "demo-sample/0:200",
-    "demo-sample/1:200",
-    "demo-sample/2:200",
-    "demo-sample/3:200",
-  ]);
+  const keyRecords = keys.records.filter((r) => r.route !== "preflight" && !r.route.startsWith("lease_"));
+  expect(keyRecords.map((r) => `${r.route} ${r.contentId}:${r.status}`)).toEqual(
+    keyRecords.map(() => "title_keys demo-sample:200"),
+  );
+  expect(keys.records.flatMap(keysAnswered).sort()).toEqual([0, 1, 2, 3]);
   expect((await playback(page)).errors).toEqual([]);
 });
 
@@ -172,6 +168,30 @@ test("8. startup: the lease and first key requests run in parallel with the play
   // ...and brings the first key, in hand before the media playlist that names it has arrived.
   expect(answered.get(lease)).toBeLessThan(answered.get(media) ?? 0);
   expect(keys.records.find((r) => r.route === "lease_create")).toMatchObject({ status: 201, keys: [0] });
-  expect(started.has("keys/demo-sample/0")).toBe(false);
+  // Not asked for again on its own.
+  const titleKeys = keys.records.filter((r) => r.route === "title_keys");
+  expect(titleKeys.flatMap((r) => r.keys ?? [])).not.toContain(0);
+  expect((await playback(page)).errors).toEqual([]);
+});
+
+test("9. each key server URL is preflighted once: every later key request and renewal reuses it", async ({
+  page,
+  startKeys,
+}) => {
+  // Browsers cache a CORS preflight per URL, and Chromium only for requests that do not bypass
+  // the HTTP cache: the player's keys all go through one URL per title, with the default cache
+  // mode, so a seek to a key not in hand costs one round trip, not two.
+  const keys = await startKeys({ leaseTtlSeconds: 10 });
+  await openDemo(page, keys);
+  await waitForTime(page, 11.5); // past the renewals at 5 s and 10 s
+  const preflights = keys.records.filter((r) => r.route === "preflight");
+  // POST /keys/leases, POST /keys/demo-sample/keys, POST /keys/leases/renew: one each.
+  expect(preflights).toHaveLength(3);
+  const titleKeys = keys.records.filter((r) => r.route === "title_keys");
+  expect(titleKeys.every((r) => r.status === 200)).toBe(true);
+  // Keys 1 to 3 in two requests or more, and, at the renewal after they were all in hand, the
+  // URL used again with no keys (what keeps its preflight cached through a long idle stretch).
+  expect(titleKeys.filter((r) => (r.keys ?? []).length > 0).length).toBeGreaterThanOrEqual(2);
+  expect(titleKeys.filter((r) => r.keys?.length === 0).length).toBeGreaterThanOrEqual(1);
   expect((await playback(page)).errors).toEqual([]);
 });

@@ -523,6 +523,7 @@ async function play() {
   const served = new Set([
     ...audit.filter((r) => r.route === "lease_create" && r.status === 201).flatMap((r) => r.keys ?? []),
     ...audit.filter((r) => r.route === "epoch_key" && r.status === 200).map((r) => r.epoch),
+    ...audit.filter((r) => r.route === "title_keys" && r.status === 200).flatMap((r) => r.keys ?? []),
   ]);
   const loaded = new Set(state.keys.map((k) => k.epoch));
   const problems = [];

@@ -4,6 +4,8 @@
 //   clear      plain hls.js on the unencrypted stream (the floor)
 //   hlsjs      plain hls.js on the encrypted stream, creating the lease first and adding the
 //              token and lease to key requests with xhrSetup (what one would write by hand)
+// With `seekTo`, once playback passes `seekFrom` the page seeks to `seekTo` and times the seek
+// from that moment to the first frame presented at the new position.
 import { createPlayer } from "@blindcast/player";
 import Hls from "hls.js";
 
@@ -13,6 +15,8 @@ interface BenchState {
   playingAt?: number;
   ended?: boolean;
   error?: string;
+  /** When the seek was made and when its first frame was presented, in ms since the epoch. */
+  seek?: { startedAt: number; frameAt?: number; ms?: number };
 }
 declare global {
   interface Window {
@@ -27,6 +31,8 @@ const keyServerUrl = params.get("keyServerUrl") ?? "";
 const contentId = params.get("contentId") ?? "";
 const token = params.get("token") ?? "";
 const rate = Number(params.get("rate") ?? 1);
+const seekFrom = Number(params.get("seekFrom") ?? 0);
+const seekTo = Number(params.get("seekTo") ?? Number.NaN);
 const video = document.getElementById("video") as HTMLVideoElement;
 const state: BenchState = { waiting: [] };
 window.__bench = state;
@@ -45,6 +51,24 @@ video.addEventListener("waiting", () => {
 video.addEventListener("ended", () => {
   state.ended = true;
 });
+if (seekTo >= 0) {
+  const onTime = () => {
+    if (video.currentTime < seekFrom || state.seek) return;
+    const started = performance.now();
+    const seek: NonNullable<BenchState["seek"]> = { startedAt: performance.timeOrigin + started };
+    state.seek = seek;
+    // The first frame from the new position (a frame still on screen from before is earlier).
+    const onFrame: VideoFrameRequestCallback = (_now, frame) => {
+      if (frame.mediaTime < seekTo - 1) return void video.requestVideoFrameCallback(onFrame);
+      const at = performance.now();
+      seek.ms = at - started;
+      seek.frameAt = performance.timeOrigin + at;
+    };
+    video.requestVideoFrameCallback(onFrame);
+    video.currentTime = seekTo;
+  };
+  video.addEventListener("timeupdate", onTime);
+}
 const play = () => video.play().catch((error: unknown) => (state.error = String(error)));
 
 if (mode === "blindcast") {

@@ -10,7 +10,9 @@ export {
   LEASE_HEADER,
   type LeaseKey,
   type LeaseResponseBody,
+  MAX_KEYS_PER_REQUEST,
   MAX_KEYS_WITH_LEASE,
+  type TitleKeysResponseBody,
 } from "./core/key-server.js";
 export {
   type AuditRecord,

@@ -204,6 +204,22 @@ describe.each(SOURCES)("$name", (source) => {
     expect(bytesToHex(epochKey.bytes)).toBe(vectorFor("movie-42", 7));
     const contentKey = await send(handler, { path: "/keys/movie-42", headers: withLease });
     expect(bytesToHex(contentKey.bytes)).toBe(vectorFor("movie-42"));
+    // The player's route: any keys of the title through one URL, as JSON.
+    const titleKeys = await send(handler, {
+      method: "POST",
+      path: "/keys/movie-42/keys",
+      headers: { ...withLease, "Content-Type": "application/json" },
+      body: JSON.stringify({ keys: [1, "content"] }),
+    });
+    expect(titleKeys.status).toBe(200);
+    expect(titleKeys.headers["access-control-allow-origin"]).toBe(ORIGIN);
+    expect(JSON.parse(new TextDecoder().decode(titleKeys.bytes))).toEqual({
+      contentId: "movie-42",
+      keys: [
+        { epoch: 1, key: Buffer.from(vectorFor("movie-42", 1), "hex").toString("base64") },
+        { epoch: null, key: Buffer.from(vectorFor("movie-42"), "hex").toString("base64") },
+      ],
+    });
 
     const renewed = await send(handler, {
       method: "POST",
@@ -231,6 +247,14 @@ describe.each(SOURCES)("$name", (source) => {
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers["access-control-allow-origin"]).toBe(ORIGIN);
+    const titlePreflight = await send(handler, {
+      method: "OPTIONS",
+      path: "/keys/movie-42/keys",
+      headers: { Origin: ORIGIN, "Access-Control-Request-Method": "POST" },
+    });
+    expect(titlePreflight.status).toBe(204);
+    expect(titlePreflight.headers["access-control-allow-methods"]).toBe("POST, GET, OPTIONS");
+    expect(titlePreflight.headers["access-control-max-age"]).toBe("7200");
     const refused = await send(handler, {
       path: "/keys/movie-42/7",
       headers: { Origin: "https://evil.example" },

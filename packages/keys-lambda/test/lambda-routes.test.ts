@@ -39,6 +39,28 @@ describe.each(EVENT_KINDS)("%s events", (kind) => {
     }
   });
 
+  it("POST /keys/:contentId/keys answers the keys asked for as JSON, the body base64 or not", async () => {
+    for (const base64 of [false, true]) {
+      const result = await server()(
+        eventOf(kind, {
+          method: "POST",
+          path: "/prod/keys/movie-42/keys",
+          stage: "prod",
+          headers: { "Content-Type": "application/json", Origin: "https://app.example.com" },
+          body: '{"keys":[1,"content"]}',
+          base64,
+        }),
+      );
+      expect(result.statusCode).toBe(200);
+      expect(result.headers["access-control-allow-origin"]).toBe("https://app.example.com");
+      const { keys } = jsonBody(result) as { keys: { epoch: number | null; key: string }[] };
+      expect(keys.map((k) => [k.epoch, Buffer.from(k.key, "base64").toString("hex")])).toEqual([
+        [1, vectorFor("movie-42", 1)],
+        [null, vectorFor("movie-42")],
+      ]);
+    }
+  });
+
   it("matches routes behind any stage or base path", async () => {
     const result = await server()(eventOf(kind, { path: "/prod/api/v1/keys/movie-42", stage: "prod" }));
     expect(bytesToHex(keyBytes(result))).toBe(vectorFor("movie-42"));
@@ -312,6 +334,7 @@ describe("audit", () => {
     const routes: (RouteName | "unmatched")[] = [
       "content_key",
       "epoch_key",
+      "title_keys",
       "lease_create",
       "lease_renew",
       "lease_release",

@@ -112,6 +112,84 @@ describe("leases", () => {
     expect(JSON.stringify(records)).not.toContain(body.keys[0]?.key);
   });
 
+  it("serves any keys of the title through POST /keys/:contentId/keys, to its lease holder only", async () => {
+    const records: AuditRecord[] = [];
+    const handler = server({ audit: (r) => records.push(r) });
+    const { body: lease } = await createLease(handler, "movie-42");
+    const keys = (contentId: string, wanted: unknown, leaseId: unknown, viewer = "alice") =>
+      handler(
+        v2Event({
+          method: "POST",
+          path: `/keys/${contentId}/keys`,
+          headers: { ...as(viewer), "x-blindcast-lease": String(leaseId) },
+          body: JSON.stringify({ keys: wanted }),
+        }),
+      );
+    const served = await keys("movie-42", [7, "content", 0, 4294967295, 7], lease.leaseId);
+    expect(served.statusCode).toBe(200);
+    expect(served.headers["content-type"]).toBe("application/json; charset=utf-8");
+    expect(served.headers["cache-control"]).toBe("no-store");
+    const body = jsonBody(served) as { contentId: string; keys: { epoch: number | null; key: string }[] };
+    expect(body.contentId).toBe("movie-42");
+    // In the order asked, each once.
+    expect(body.keys.map(({ epoch, key }) => [epoch, Buffer.from(key, "base64").toString("hex")])).toEqual([
+      [7, vectorFor("movie-42", 7)],
+      [null, vectorFor("movie-42")],
+      [0, vectorFor("movie-42", 0)],
+      [4294967295, vectorFor("movie-42", 4294967295)],
+    ]);
+    // An empty list checks the token and lease, and derives nothing.
+    const empty = await keys("movie-42", [], lease.leaseId);
+    expect([empty.statusCode, jsonBody(empty)]).toEqual([200, { contentId: "movie-42", keys: [] }]);
+
+    // The same lease checks as the GET routes, keys audited even when refused.
+    const refusals = [
+      [await keys("demo", [1], lease.leaseId), "Lease is for other content"],
+      [await keys("movie-42", [1], lease.leaseId, "mallory"), "Lease belongs to another viewer"],
+      [await keys("movie-42", [1], "f".repeat(32)), "Lease not found"],
+      [await keys("movie-42", [1], ""), "A lease is required: send its id in the X-Blindcast-Lease header"],
+    ] as const;
+    for (const [result, reason] of refusals) {
+      expect(result.statusCode, reason).toBe(403);
+      expect(jsonBody(result).error).toBe(reason);
+    }
+    vi.advanceTimersByTime(30_000);
+    const expired = await keys("movie-42", [1], lease.leaseId);
+    expect([expired.statusCode, jsonBody(expired).code]).toEqual([403, "lease_expired"]);
+
+    expect(records.slice(1).map((r) => [r.route, r.contentId, r.keys, r.status])).toEqual([
+      ["title_keys", "movie-42", [7, null, 0, 4294967295], 200],
+      ["title_keys", "movie-42", [], 200],
+      ["title_keys", "demo", [1], 403],
+      ["title_keys", "movie-42", [1], 403],
+      ["title_keys", "movie-42", [1], 403],
+      ["title_keys", "movie-42", [1], 403],
+      ["title_keys", "movie-42", [1], 403],
+    ]);
+    expect(JSON.stringify(records)).not.toContain(body.keys[0]?.key);
+  });
+
+  it.each([
+    [undefined, /array of at most 8/],
+    [{}, /array of at most 8/],
+    [[0, 1, 2, 3, 4, 5, 6, 7, 8], /at most 8/],
+    [[-1], /epochs/],
+    [["1"], /epochs/],
+    [[null], /epochs/],
+  ])("refuses title keys %j with 400, before the lease is looked at", async (wanted, reason) => {
+    const handler = server();
+    const result = await handler(
+      v2Event({
+        method: "POST",
+        path: "/keys/movie-42/keys",
+        headers: as("alice"),
+        body: JSON.stringify({ keys: wanted }),
+      }),
+    );
+    expect(result.statusCode).toBe(400);
+    expect(String(jsonBody(result).error)).toMatch(reason);
+  });
+
   it.each([
     [[0, 1, 2, 3, 4], /at most 4/],
     ["0", /array/],

@@ -28,6 +28,17 @@ const renew = (body: string): RequestSpec => ({
   body,
 });
 
+const titleKeys = (
+  body: string,
+  path = "/keys/demo/keys",
+  headers: Record<string, string> = json,
+): RequestSpec => ({
+  method: "POST",
+  path,
+  headers,
+  body,
+});
+
 // Every row: the request, the status it must get, and a pattern its reason must match.
 const table: [string, RequestSpec, number, RegExp][] = [
   ["contentId with percent-encoded slash", { path: "/keys/a%2Fb" }, 400, /may contain only/],
@@ -68,6 +79,12 @@ const table: [string, RequestSpec, number, RegExp][] = [
     400,
     /leaseId must be/,
   ],
+  ["title keys: invalid contentId", titleKeys('{"keys":[1]}', "/keys/a:b/keys"), 400, /may contain only/],
+  ["title keys: wrong content type", titleKeys('{"keys":[1]}', "/keys/demo/keys", {}), 400, /Content-Type/],
+  ["title keys: malformed JSON", titleKeys('{"keys":['), 400, /not valid JSON/],
+  ["title keys: JSON array", titleKeys("[1]"), 400, /JSON object/],
+  ["title keys: body over 4 KiB", titleKeys(`{"keys":[1],"pad":"${"x".repeat(4100)}"}`), 400, /over 4096/],
+  ["title keys: without a lease", titleKeys('{"keys":[1]}'), 403, /lease is required/],
   ["key without lease", { path: "/keys/demo" }, 403, /lease is required/],
   [
     "key with malformed lease",

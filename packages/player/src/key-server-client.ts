@@ -3,7 +3,7 @@ import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 import type { TokenCache } from "./token.js";
 
 export interface KeyServerRequest {
-  method: "GET" | "POST" | "DELETE";
+  method: "POST" | "DELETE";
   /** Appended to keyServerUrl, starting with "/". */
   path: string;
   json?: unknown;
@@ -90,7 +90,10 @@ export function createKeyServerClient(
             body: req.json === undefined ? undefined : JSON.stringify(req.json),
             keepalive: req.keepalive ?? false,
             credentials: "omit",
-            cache: "no-store",
+            // The default cache mode, not "no-store": Chromium neither reads nor keeps a CORS
+            // preflight for a request that bypasses the HTTP cache, so every key request would
+            // pay one. Nothing here is ever served from the cache: requests are POST and DELETE,
+            // and every answer says Cache-Control: no-store.
             redirect: "manual",
           },
           req.maxBytes,
@@ -174,7 +177,8 @@ function errorFromResponse(
 
 /**
  * The JSON in `body` as an object whose fields the caller checks one by one, or `{}` when it is
- * not JSON (a proxy's error page, say) or too long to have been read whole.
+ * not JSON (a proxy's error page, say) or too long to have been read whole. Overwrites `body`:
+ * a lease's or a title's answer holds keys.
  */
 export function parseJson(body: Uint8Array): Record<string, unknown> {
   try {
@@ -182,7 +186,26 @@ export function parseJson(body: Uint8Array): Record<string, unknown> {
     return Object(body.length <= JSON_LIMIT && JSON.parse(new TextDecoder().decode(body)));
   } catch {
     return {};
+  } finally {
+    body.fill(0);
   }
+}
+
+/**
+ * The keys of an answer's `keys: [{ epoch, key }]` (a lease's, or a title's), by key name
+ * (`keyName`): base64 of 16 bytes each, `epoch: null` the content key. Anything else is skipped.
+ */
+export function keysOf(body: Record<string, unknown>, contentId: string): Map<string, Uint8Array> {
+  const keys = new Map<string, Uint8Array>();
+  if (Array.isArray(body.keys)) {
+    for (const { epoch, key } of body.keys as { epoch?: unknown; key?: unknown }[]) {
+      const bytes = typeof key === "string" ? Uint8Array.from(atob(key), (c) => c.charCodeAt(0)) : undefined;
+      if (bytes?.length === 16)
+        keys.set(typeof epoch === "number" ? `${contentId}/${epoch}` : contentId, bytes);
+      else bytes?.fill(0);
+    }
+  }
+  return keys;
 }
 
 function codeFor(status: number, serverCode = ""): PlayerErrorCode {

@@ -2,13 +2,14 @@ import { createEmitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import { createKeyCache } from "./key-cache.js";
-import { createKeyServerClient } from "./key-server-client.js";
+import { createKeyServerClient, JSON_LIMIT, keysOf, parseJson } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
 import { asPlayerError, createLeaseKeeper, type LeaseInfo } from "./lease-keeper.js";
 import { type KeySessionOptions, resolveSessionOptions } from "./options.js";
 import { createTokenCache } from "./token.js";
 
-const KEY_BYTES = 16;
+/** The most keys the key server sends for one `POST {keyServerUrl}/{contentId}/keys`. */
+const MAX_KEYS_PER_REQUEST = 8;
 
 /**
  * The key machinery without hls.js: token, lease, key cache, retries and events. `createPlayer`
@@ -61,6 +62,59 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   };
   const leases = createLeaseKeeper(request, events, settings.leases, settings.retry, lifetime.signal, fail);
 
+  // Every key goes through one URL per title, `POST {keyServerUrl}/{contentId}/keys`: browsers
+  // cache CORS preflights per URL, so a GET per key would cost a preflight (a round trip) per
+  // key, and a seek to a key not in hand two round trips. Keys asked for in one turn of the
+  // microtask queue (hls.js' key and the prefetch behind it) leave in one request.
+  let batch: { id: string; keys: (number | string)[]; answer: Promise<Map<string, Uint8Array>> } | undefined;
+  let title: string | undefined; // the content whose URL was last used
+  let usedSinceRenewal = false;
+
+  // `ref`: the first key asked for, named in errors.
+  const titleKeys = (ref: KeyRef, keys: (number | string)[], leaseId?: string) => {
+    title = ref.contentId;
+    usedSinceRenewal = true;
+    return request({
+      method: "POST",
+      path: `/${title}/keys`,
+      json: { keys },
+      leaseId,
+      maxBytes: JSON_LIMIT,
+      subject: ref,
+    });
+  };
+
+  async function batched(ref: KeyRef, leaseId: string | undefined) {
+    const id = `${ref.contentId} ${leaseId}`;
+    if (batch?.id !== id || batch.keys.length === MAX_KEYS_PER_REQUEST) {
+      const keys: (number | string)[] = [];
+      batch = {
+        id,
+        keys,
+        // Leaves a microtask later, with every key asked for meanwhile.
+        answer: (async () => {
+          await 0;
+          if (batch?.keys === keys) batch = undefined;
+          return keysOf(parseJson(await titleKeys(ref, keys, leaseId)), ref.contentId);
+        })(),
+      };
+    }
+    batch.keys.push(ref.epoch ?? "content");
+    return (await batch.answer).get(keyName(ref));
+  }
+
+  // A browser keeps a preflight for its max-age at most (Chromium caps it at 2 hours, Safari
+  // at 10 minutes), counted from when it was made, however often the URL is used since. So
+  // that a seek finds it still there, the title's URL is used again at each lease renewal
+  // when no key went through it since the previous one: an expired preflight is made again
+  // within two renewals, not at the next seek. An empty list checks the lease and derives nothing.
+  events.on("leaserenewed", ({ contentId, leaseId }) => {
+    if (title === contentId && !usedSinceRenewal) {
+      titleKeys({ contentId }, [], leaseId).catch(() => {});
+    }
+    usedSinceRenewal = false;
+  });
+
   async function fetchKey(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
     const started = performance.now();
     let leaseId: string | undefined;
@@ -68,23 +122,16 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     try {
       leaseId = await leases.leaseIdFor(ref);
       // A key asked for with the lease came with it: no request of its own.
-      bytes =
-        leases.take(ref) ??
-        (await request({
-          method: "GET",
-          path: `/${keyName(ref)}`,
-          leaseId,
-          maxBytes: KEY_BYTES,
-          subject: ref,
-        }));
-      if (bytes.length !== KEY_BYTES) {
-        bytes.fill(0);
+      const key = leases.take(ref) ?? (await batched(ref, leaseId));
+      // Answers hold only keys of 16 bytes (`keysOf`): a key missing was not one.
+      if (!key) {
         throw new BlindcastPlayerError(
           "KEY_INVALID",
-          `Key server answered ${bytes.length > KEY_BYTES ? "more than 16" : bytes.length} bytes for key ${keyName(ref)}, not 16`,
-          { contentId: ref.contentId, epoch: ref.epoch },
+          `Key server answered no 16-byte key for ${keyName(ref)}`,
+          ref,
         );
       }
+      bytes = key;
     } catch (error) {
       if (!lifetime.signal.aborted) {
         const playerError = asPlayerError(error);

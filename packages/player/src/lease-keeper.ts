@@ -1,7 +1,7 @@
 import type { Emitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
-import { JSON_LIMIT, type KeyServerClient, parseJson } from "./key-server-client.js";
+import { JSON_LIMIT, type KeyServerClient, keysOf, parseJson } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 
@@ -104,20 +104,11 @@ export function createLeaseKeeper(
       subject: { contentId: h.contentId },
     });
     const body = parseJson(bytes);
-    bytes.fill(0);
     const lease = parseLease(body);
     if (!gone(h)) accept(h, lease, sentAt);
     // Keys sent with a new lease (servers that do not know `keys` send none: they are fetched).
-    if (Array.isArray(body.keys)) {
-      for (const { epoch, key } of body.keys as { epoch?: unknown; key?: unknown }[]) {
-        const bytes =
-          typeof key === "string" ? Uint8Array.from(atob(key), (c) => c.charCodeAt(0)) : undefined;
-        const ref = { contentId: h.contentId, epoch: typeof epoch === "number" ? epoch : undefined };
-        // After stop, nobody would take or wipe it.
-        if (bytes?.length === 16 && !stopped) delivered.set(keyName(ref), bytes);
-        else bytes?.fill(0);
-      }
-    }
+    // After stop, nobody would take or wipe them.
+    for (const [name, key] of keysOf(body, h.contentId)) stopped ? key.fill(0) : delivered.set(name, key);
     return lease;
   };
 
@@ -125,10 +116,8 @@ export function createLeaseKeeper(
     const keys = h.keys ?? [];
     h.keys = undefined;
     try {
-      const json = {
-        contentId: h.contentId,
-        ...(keys.length ? { keys: keys.map((k) => k.epoch ?? "content") } : {}),
-      };
+      // `keys: []` when none: servers before `keys` ignore it, later ones send none.
+      const json = { contentId: h.contentId, keys: keys.map((k) => k.epoch ?? "content") };
       const lease = await leaseRequest(h, "/leases", json, true);
       events.emit("leasecreated", { ...lease });
       return lease;

@@ -104,7 +104,7 @@ describe("the hls.js loader", () => {
     expect(response.data.byteLength).toBe(16);
     expect(details).toBeNull();
     expect(delegated).toEqual([]);
-    expect(mock.log.map((r) => r.path)).toEqual(["/movie-42/7"]);
+    expect(mock.log.map((r) => [r.path, r.body])).toEqual([["/movie-42/keys", '{"keys":[7]}']]);
   });
 
   it("destroy overwrites the key it handed to hls.js, which hls.js keeps as a view on it", async () => {
@@ -146,18 +146,22 @@ describe("the hls.js loader", () => {
     const { cb, calls } = callbacks();
     new BlindcastLoader(Hls.DefaultConfig as HlsConfig).load(keyContext(uri ?? ""), loaderConfig, cb);
     await vi.waitFor(() => expect(calls.success).toHaveBeenCalled());
-    expect(mock.log.map((r) => r.path)).toEqual(["/movie-42/0"]);
+    expect(mock.log.map((r) => [r.path, r.body])).toEqual([["/movie-42/keys", '{"keys":[0]}']]);
   });
 
   it("reports a key that is not 16 bytes as an error with the reason", async () => {
-    mock.server.use(mock.http.get(`${KEY_SERVER}/demo/1`, () => new mock.HttpResponse(new Uint8Array(32))));
+    mock.server.use(
+      mock.http.post(`${KEY_SERVER}/demo/keys`, () =>
+        mock.HttpResponse.json({ keys: [{ epoch: 1, key: Buffer.alloc(32, 1).toString("base64") }] }),
+      ),
+    );
     const context = keyContext("blindcast://keys/demo/1");
     const { cb, calls } = callbacks();
     new BlindcastLoader(Hls.DefaultConfig as HlsConfig).load(context, loaderConfig, cb);
     await vi.waitFor(() => expect(calls.error).toHaveBeenCalled());
     const [error, passedContext] = calls.error.mock.calls[0] ?? [];
     expect(passedContext).toBe(context);
-    expect(error.text).toMatch(/answered more than 16 bytes/);
+    expect(error.text).toBe("Key server answered no 16-byte key for demo/1");
     expect(calls.success).not.toHaveBeenCalled();
   });
 
@@ -175,7 +179,9 @@ describe("the hls.js loader", () => {
 
   it("passes the server status on to hls.js", async () => {
     mock.server.use(
-      mock.http.get(`${KEY_SERVER}/demo`, () => mock.HttpResponse.json({ error: "No" }, { status: 403 })),
+      mock.http.post(`${KEY_SERVER}/demo/keys`, () =>
+        mock.HttpResponse.json({ error: "No" }, { status: 403 }),
+      ),
     );
     const { cb, calls } = callbacks();
     new BlindcastLoader(Hls.DefaultConfig as HlsConfig).load(
@@ -199,6 +205,6 @@ describe("the hls.js loader", () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(calls.success).not.toHaveBeenCalled();
     // The shared fetch still completed once and is cached for the next request.
-    expect(mock.log.map((r) => r.path)).toEqual(["/demo/2"]);
+    expect(mock.log.map((r) => [r.path, r.body])).toEqual([["/demo/keys", '{"keys":[2]}']]);
   });
 });

@@ -52,8 +52,9 @@ const is = (req: { method?: string; url?: string }, method: string, path: string
 describe("timeoutMs bounds the whole answer, body included", () => {
   it("a key whose body stalls halfway fails with KEY_SERVER_UNAVAILABLE after its retries", async () => {
     const { server, session } = await setup((req, res) => {
-      if (!is(req, "GET", "/keys/demo/1")) return false;
-      stallMidBody(res, 200, "application/octet-stream", 16);
+      if (!is(req, "POST", "/keys/demo/keys")) return false;
+      req.resume();
+      stallMidBody(res, 200, "application/json", 100);
       return true;
     });
     await leaseFirst(session);
@@ -61,7 +62,7 @@ describe("timeoutMs bounds the whole answer, body included", () => {
       code: "KEY_SERVER_UNAVAILABLE",
       message: expect.stringMatching(/no complete answer within 300 ms/),
     });
-    expect(server.seen.filter((r) => r.path === "/keys/demo/1")).toHaveLength(2);
+    expect(server.seen.filter((r) => r.path === "/keys/demo/keys")).toHaveLength(2);
   });
 
   it("a lease answer that stalls halfway fails the lease creation", async () => {
@@ -80,7 +81,8 @@ describe("timeoutMs bounds the whole answer, body included", () => {
 
   it("an error answer that stalls halfway is retried as a failure, then reported", async () => {
     const { server, session } = await setup((req, res) => {
-      if (!is(req, "GET", "/keys/demo/2")) return false;
+      if (!is(req, "POST", "/keys/demo/keys")) return false;
+      req.resume();
       stallMidBody(res, 403, "application/json", 100);
       return true;
     });
@@ -88,22 +90,23 @@ describe("timeoutMs bounds the whole answer, body included", () => {
     await expect(session.key({ contentId: "demo", epoch: 2 })).rejects.toMatchObject({
       code: "KEY_SERVER_UNAVAILABLE",
     });
-    expect(server.seen.filter((r) => r.path === "/keys/demo/2")).toHaveLength(2);
+    expect(server.seen.filter((r) => r.path === "/keys/demo/keys")).toHaveLength(2);
   });
 });
 
 describe("bodies are read only as far as they may go", () => {
-  it("stops reading a key past 16 bytes and reports KEY_INVALID", async () => {
+  it("stops reading a keys answer past 16 KiB and reports KEY_INVALID", async () => {
     let sent = { bytes: 0, closed: false };
     const { session } = await setup((req, res) => {
-      if (!is(req, "GET", "/keys/demo/1")) return false;
-      sent = endlessBody(res, 200, "application/octet-stream");
+      if (!is(req, "POST", "/keys/demo/keys")) return false;
+      req.resume();
+      sent = endlessBody(res, 200, "application/json");
       return true;
     });
     await leaseFirst(session);
     await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({
       code: "KEY_INVALID",
-      message: "Key server answered more than 16 bytes for key demo/1, not 16",
+      message: "Key server answered no 16-byte key for demo/1",
     });
     // The player closed the connection: the endless body was neither waited for nor held.
     await expect.poll(() => sent.closed, { timeout: 5_000 }).toBe(true);
@@ -129,7 +132,8 @@ describe("bodies are read only as far as they may go", () => {
   it("reads an endless error answer only far enough to know it is no reason", async () => {
     let sent = { bytes: 0, closed: false };
     const { session } = await setup((req, res) => {
-      if (!is(req, "GET", "/keys/demo/3")) return false;
+      if (!is(req, "POST", "/keys/demo/keys")) return false;
+      req.resume();
       sent = endlessBody(res, 403, "application/json");
       return true;
     });
@@ -169,7 +173,7 @@ describe("key and lease requests never follow a redirect", () => {
   }
 
   it("a key answered 302: INVALID_RESPONSE, and nothing reaches the other origin", async () => {
-    const { session, foreign } = await redirecting("GET", "/keys/demo/1", 302);
+    const { session, foreign } = await redirecting("POST", "/keys/demo/keys", 302);
     await leaseFirst(session);
     await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({
       code: "INVALID_RESPONSE",

@@ -1,5 +1,5 @@
 import { bytesToHex, deriveContentKey, deriveEpochKey } from "@blindcast/crypto";
-import { type BlindcastPlayerError, createKeySession, type KeySession } from "@blindcast/player";
+import { type BlindcastPlayerError, createKeySession, type KeyRef, type KeySession } from "@blindcast/player";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { settle } from "./support/flush.js";
 import { createKeyServerMock, KEY_SERVER, MASTER_KEY, SALT } from "./support/key-server.js";
@@ -47,10 +47,12 @@ afterEach(async () => {
   vi.restoreAllMocks();
 });
 
-const keyRequests = () => mock.log.filter((r) => r.method === "GET");
+/** Requests for keys: everything but the lease routes. */
+const keyRequests = () => mock.log.filter((r) => !r.path.startsWith("/leases"));
+const asked = (r: { body?: string } | undefined) => (JSON.parse(r?.body ?? "{}") as { keys?: unknown }).keys;
 
 describe("keys", () => {
-  it("fetches content and epoch keys from {keyServerUrl}/{contentId}[/{epoch}] with the lease", async () => {
+  it("fetches the keys asked for together in one POST {keyServerUrl}/{contentId}/keys, with the lease", async () => {
     const { session, seen } = start();
     session.start("movie-42");
     await settle();
@@ -61,11 +63,8 @@ describe("keys", () => {
     expect(bytesToHex(content)).toBe(bytesToHex(await deriveContentKey(MASTER_KEY, SALT, "movie-42")));
     expect(bytesToHex(epoch7)).toBe(bytesToHex(await deriveEpochKey(MASTER_KEY, SALT, "movie-42", 7)));
     const lease = mock.log.find((r) => r.path === "/leases");
-    expect(
-      keyRequests()
-        .map((r) => r.path)
-        .sort(),
-    ).toEqual(["/movie-42", "/movie-42/7"]);
+    expect(keyRequests().map((r) => `${r.method} ${r.path}`)).toEqual(["POST /movie-42/keys"]);
+    expect(asked(keyRequests()[0])).toEqual(["content", 7]);
     for (const r of keyRequests()) {
       expect(r.authorization).toBe("Bearer token-1");
       expect(r.lease).toMatch(/^[0-9a-f]{32}$/);
@@ -123,7 +122,8 @@ describe("keys", () => {
     expect(keyRequests()).toHaveLength(0);
     // Later keys are fetched as usual, with the lease.
     await session.key({ contentId: "demo", epoch: 1 });
-    expect(keyRequests().map((r) => r.path)).toEqual(["/demo/1"]);
+    expect(keyRequests().map((r) => r.path)).toEqual(["/demo/keys"]);
+    expect(asked(keyRequests()[0])).toEqual([1]);
   });
 
   it("keys asked for before the lease request leaves come with it: in order, up to 4, each once", async () => {
@@ -132,8 +132,9 @@ describe("keys", () => {
     const refs = [5, 6, 7, 7, 8, 9].map((epoch) => ({ contentId: "live", epoch }));
     const keys = await Promise.all(refs.map((ref) => session.key(ref)));
     await settle();
-    expect(mock.log.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /leases", "GET /live/9"]);
+    expect(mock.log.map((r) => `${r.method} ${r.path}`)).toEqual(["POST /leases", "POST /live/keys"]);
     expect(JSON.parse(mock.log[0]?.body ?? "")).toEqual({ contentId: "live", keys: [5, 6, 7, 8] });
+    expect(asked(mock.log[1])).toEqual([9]);
     for (const [i, ref] of refs.entries()) {
       expect(bytesToHex(keys[i] ?? new Uint8Array())).toBe(
         bytesToHex(await deriveEpochKey(MASTER_KEY, SALT, "live", ref.epoch)),
@@ -142,7 +143,7 @@ describe("keys", () => {
     expect(seen.filter((s) => s.event === "keyloaded")).toHaveLength(5);
     // Once the request has left, keys are fetched on their own.
     await session.key({ contentId: "live", epoch: 10 });
-    expect(keyRequests().map((r) => r.path)).toEqual(["/live/9", "/live/10"]);
+    expect(keyRequests().map(asked)).toEqual([[9], [10]]);
   });
 
   it("fetches the first key itself from a server that sends no keys with the lease", async () => {
@@ -158,7 +159,9 @@ describe("keys", () => {
           { status: 201 },
         ),
       ),
-      mock.http.get(`${KEY_SERVER}/demo/0`, () => new mock.HttpResponse(new Uint8Array(16).fill(9))),
+      mock.http.post(`${KEY_SERVER}/demo/keys`, () =>
+        mock.HttpResponse.json({ keys: [{ epoch: 0, key: Buffer.alloc(16, 9).toString("base64") }] }),
+      ),
     );
     const { session } = start();
     session.start("demo", { contentId: "demo", epoch: 0 });
@@ -166,13 +169,48 @@ describe("keys", () => {
     expect(keyRequests().map((r) => r.lease)).toEqual(["0123456789abcdef0123456789abcdef"]);
   });
 
-  it("refuses a key that is not exactly 16 bytes", async () => {
+  it.each([
+    ["a key of 15 bytes", [{ epoch: 1, key: Buffer.alloc(15, 1).toString("base64") }]],
+    ["a key of 17 bytes", [{ epoch: 1, key: Buffer.alloc(17, 1).toString("base64") }]],
+    ["another key than the one asked for", [{ epoch: 2, key: Buffer.alloc(16, 1).toString("base64") }]],
+    ["no keys", "none"],
+  ])("refuses an answer with %s: KEY_INVALID", async (_, keys) => {
     const { session, errors } = start();
     session.start("demo");
     await settle();
-    mock.server.use(mock.http.get(`${KEY_SERVER}/demo/1`, () => new mock.HttpResponse(new Uint8Array(15))));
-    await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({ code: "KEY_INVALID" });
+    mock.server.use(mock.http.post(`${KEY_SERVER}/demo/keys`, () => mock.HttpResponse.json({ keys })));
+    await expect(session.key({ contentId: "demo", epoch: 1 })).rejects.toMatchObject({
+      code: "KEY_INVALID",
+      message: "Key server answered no 16-byte key for demo/1",
+    });
     expect(errors()[0]).toMatchObject({ code: "KEY_INVALID", fatal: true, epoch: 1 });
+  });
+
+  it("asks for at most 8 keys a request, each request for one title", async () => {
+    useMock({ leases: false });
+    const { session } = start({ leases: false });
+    const refs: KeyRef[] = [
+      ...Array.from({ length: 10 }, (_, epoch) => ({ contentId: "a", epoch })),
+      { contentId: "a" },
+      { contentId: "b" },
+    ];
+    const keys = await Promise.all(refs.map((ref) => session.key(ref)));
+    expect(keyRequests().map((r) => [r.path, asked(r)])).toEqual([
+      ["/a/keys", [0, 1, 2, 3, 4, 5, 6, 7]],
+      ["/a/keys", [8, 9, "content"]],
+      ["/b/keys", ["content"]],
+    ]);
+    for (const [i, ref] of refs.entries()) {
+      const expected =
+        ref.epoch === undefined
+          ? await deriveContentKey(MASTER_KEY, SALT, ref.contentId)
+          : await deriveEpochKey(MASTER_KEY, SALT, ref.contentId, ref.epoch);
+      expect(bytesToHex(keys[i] ?? new Uint8Array()), JSON.stringify(ref)).toBe(bytesToHex(expected));
+    }
+    // Keys asked for in later turns leave in later requests, as they come.
+    await session.key({ contentId: "a", epoch: 10 });
+    await session.key({ contentId: "a", epoch: 11 });
+    expect(keyRequests().slice(3).map(asked)).toEqual([[10], [11]]);
   });
 });
 
@@ -202,7 +240,7 @@ describe("errors and retries", () => {
   it("fails with FORBIDDEN and the server's reason on 403", async () => {
     const { session } = start({ leases: false });
     mock.server.use(
-      mock.http.get(`${KEY_SERVER}/demo`, () =>
+      mock.http.post(`${KEY_SERVER}/demo/keys`, () =>
         mock.HttpResponse.json({ error: "Plan expired" }, { status: 403 }),
       ),
     );
@@ -218,7 +256,7 @@ describe("errors and retries", () => {
     const { session } = start({ leases: false, retry: { baseDelayMs: 100, maxDelayMs: 1000 } });
     let calls = 0;
     mock.server.use(
-      mock.http.get(`${KEY_SERVER}/demo`, () => {
+      mock.http.post(`${KEY_SERVER}/demo/keys`, () => {
         calls++;
         if (calls === 1) return new mock.HttpResponse(null, { status: 502 });
         if (calls === 2) return mock.HttpResponse.error();
@@ -245,7 +283,9 @@ describe("errors and retries", () => {
       retry: { maxRetries: 2, baseDelayMs: 10, maxDelayMs: 10 },
     });
     mock.server.use(
-      mock.http.get(`${KEY_SERVER}/demo`, () => mock.HttpResponse.json({ error: "Boom" }, { status: 500 })),
+      mock.http.post(`${KEY_SERVER}/demo/keys`, () =>
+        mock.HttpResponse.json({ error: "Boom" }, { status: 500 }),
+      ),
     );
     const key = session.key({ contentId: "demo" });
     const outcome = expect(key).rejects.toMatchObject({
@@ -263,7 +303,7 @@ describe("errors and retries", () => {
     const { session } = start({ leases: false, retry: { baseDelayMs: 10, maxDelayMs: 5000 } });
     let calls = 0;
     mock.server.use(
-      mock.http.get(`${KEY_SERVER}/demo`, () => {
+      mock.http.post(`${KEY_SERVER}/demo/keys`, () => {
         calls++;
         return calls === 1
           ? mock.HttpResponse.json({ error: "Down" }, { status: 503, headers: { "retry-after": "2" } })
@@ -282,7 +322,7 @@ describe("errors and retries", () => {
     const { session } = start({ leases: false, retry: { timeoutMs: 1000, baseDelayMs: 10, maxDelayMs: 10 } });
     let calls = 0;
     mock.server.use(
-      mock.http.get(`${KEY_SERVER}/demo`, async ({ request }) => {
+      mock.http.post(`${KEY_SERVER}/demo/keys`, async ({ request }) => {
         calls++;
         if (calls === 1) {
           await new Promise((_, reject) =>
@@ -331,6 +371,40 @@ describe("leases", () => {
     expect(seen.map((s) => s.event)).toEqual(["leasecreated", "leaserenewed", "leaserenewed"]);
     // Still valid on the server: a key request at this point succeeds.
     expect(await session.key({ contentId: "demo", epoch: 2 })).toHaveLength(16);
+  });
+
+  it("uses the title's key URL again at a renewal when no key went through it since the last", async () => {
+    // Browsers drop a cached preflight at its max-age however often the URL is used: using the
+    // URL each renewal while idle makes it again soon after, so a seek finds it cached.
+    const { session } = start();
+    session.start("demo", { contentId: "demo", epoch: 0 });
+    await settle();
+    await session.key({ contentId: "demo", epoch: 1 });
+    const renewal = async () => {
+      await vi.advanceTimersByTimeAsync(15_000);
+      await settle();
+      return keyRequests().map(asked);
+    };
+    expect(await renewal()).toEqual([[1]]); // a key went through it since the lease was created
+    expect(await renewal()).toEqual([[1], []]);
+    expect(await renewal()).toEqual([[1], [], []]);
+    await session.key({ contentId: "demo", epoch: 2 });
+    expect(await renewal()).toEqual([[1], [], [], [2]]);
+    expect(await renewal()).toEqual([[1], [], [], [2], []]);
+    const lease = session.lease?.leaseId;
+    expect(keyRequests().map((r) => [r.path, r.lease, r.authorization])).toEqual(
+      Array(5).fill(["/demo/keys", lease, "Bearer token-1"]),
+    );
+  });
+
+  it("never uses the URL for a title whose keys all came with the lease", async () => {
+    const { session } = start();
+    session.start("movie", { contentId: "movie" });
+    await settle();
+    await session.key({ contentId: "movie" });
+    await vi.advanceTimersByTimeAsync(60_000);
+    await settle();
+    expect(mock.log.map((r) => r.path)).toEqual(["/leases", ...Array(4).fill("/leases/renew")]);
   });
 
   it("retries a failed renewal with backoff while the lease is valid", async () => {

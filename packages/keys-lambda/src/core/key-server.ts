@@ -71,7 +71,10 @@ export interface LeaseResponseBody {
   keys?: LeaseKey[];
 }
 
-/** A key delivered with a new lease; `epoch: null` is the content key. */
+/**
+ * A key delivered with a new lease or by `POST /keys/{contentId}/keys`; `epoch: null` is the
+ * content key.
+ */
 export interface LeaseKey {
   epoch: number | null;
   key: string;
@@ -79,6 +82,15 @@ export interface LeaseKey {
 
 /** How many keys one lease request may ask for. */
 export const MAX_KEYS_WITH_LEASE = 4;
+
+/** How many keys one `POST /keys/{contentId}/keys` may ask for. */
+export const MAX_KEYS_PER_REQUEST = 8;
+
+/** The body of `POST /keys/{contentId}/keys`: the keys asked for, in the order asked. */
+export interface TitleKeysResponseBody {
+  contentId: string;
+  keys: LeaseKey[];
+}
 
 interface RequestState {
   route: MatchedRoute["name"] | "preflight" | "unmatched";
@@ -213,6 +225,30 @@ export function buildKeyServer<TEvent>(
     return keyResponse(key instanceof Uint8Array ? key : await key);
   }
 
+  /**
+   * POST /keys/:contentId/keys: any keys of a title through one URL, so a browser preflights it
+   * once per title rather than once per key.
+   */
+  async function titleKeysRoute(
+    request: KeyServerRequest<TEvent>,
+    state: RequestState,
+    params: string[],
+  ): Promise<KeyServerResponse> {
+    const identified = viewerOf(request);
+    const viewerId = typeof identified === "string" ? identified : await identified;
+    state.viewerId = viewerId;
+    const contentId = checkedContentId(params[0]);
+    state.contentId = contentId;
+    const body = parseJsonObject(request.body, request.headers["content-type"]);
+    // Required, and may be empty: an empty list checks the token and lease and warms the
+    // browser's preflight cache for this URL without deriving anything.
+    state.keyEpochs = checkedKeyList(body.keys ?? null, MAX_KEYS_PER_REQUEST, false);
+    const leaseChecked = requireLease(request.headers, contentId, viewerId);
+    if (leaseChecked) await leaseChecked;
+    const answer: TitleKeysResponseBody = { contentId, keys: await derived(contentId, state.keyEpochs) };
+    return jsonResponse(200, answer);
+  }
+
   /** The lease routes: create, renew, release. */
   async function leaseRoute(
     request: KeyServerRequest<TEvent>,
@@ -248,16 +284,7 @@ export function buildKeyServer<TEvent>(
         const answer = leaseBody(result.lease);
         if (wanted.length > 0) {
           state.keyEpochs = wanted;
-          answer.keys = await Promise.all(
-            wanted.map(async (epoch) => ({
-              epoch,
-              key: base64(
-                epoch === null
-                  ? await config.deriver.contentKey(contentId)
-                  : await config.deriver.epochKey(contentId, epoch),
-              ),
-            })),
-          );
+          answer.keys = await derived(contentId, wanted);
         }
         return jsonResponse(201, answer);
       }
@@ -328,6 +355,20 @@ export function buildKeyServer<TEvent>(
     state.files = audit.files;
     state.bytes = audit.bytes;
     return response;
+  }
+
+  /** The keys asked for (`null`: the content key), base64, in the order asked. */
+  function derived(contentId: string, wanted: readonly (number | null)[]): Promise<LeaseKey[]> {
+    return Promise.all(
+      wanted.map(async (epoch) => ({
+        epoch,
+        key: base64(
+          epoch === null
+            ? await config.deriver.contentKey(contentId)
+            : await config.deriver.epochKey(contentId, epoch),
+        ),
+      })),
+    );
   }
 
   function preflight(request: KeyServerRequest<TEvent>, cors: Record<string, string>): KeyServerResponse {

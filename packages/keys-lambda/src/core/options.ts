@@ -34,7 +34,7 @@ export interface AuditRecord {
   contentId?: string | undefined;
   epoch?: number | undefined;
   viewerId?: string | undefined;
-  /** Keys delivered with a new lease or to a publisher (`null`: the content key). */
+  /** Keys asked for on `title_keys`, with a new lease, or by a publisher (`null`: the content key). */
   keys?: (number | null)[] | undefined;
   /** Upload URLs signed (`publish_uploads`). */
   files?: number | undefined;
@@ -49,6 +49,7 @@ export interface AuditRecord {
 export type RouteName =
   | "content_key"
   | "epoch_key"
+  | "title_keys"
   | "lease_create"
   | "lease_renew"
   | "lease_release"

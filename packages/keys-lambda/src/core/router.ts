@@ -27,6 +27,9 @@ const ROUTES: RouteDef[] = [
   { name: "lease_release", method: "DELETE", pattern: ["leases", "*"] },
   { name: "publish_keys", method: "POST", pattern: ["publish", "*", "keys"] },
   { name: "publish_uploads", method: "POST", pattern: ["publish", "*", "uploads"] },
+  // Any keys of one title through one URL, so a browser preflights it once per title (a GET per
+  // key is a URL per key, each preflighted: Authorization and X-Blindcast-Lease are not safelisted).
+  { name: "title_keys", method: "POST", pattern: ["*", "keys"] },
   { name: "content_key", method: "GET", pattern: ["*"] },
   { name: "epoch_key", method: "GET", pattern: ["*", "*"] },
 ];
