@@ -196,6 +196,7 @@ export function buildKeyServer<TEvent>(
     if (name === "content_key" || name === "epoch_key") return keyRoute(request, state, match.route.params);
     if (name === "publish_keys" || name === "publish_uploads")
       return publishRoute(request, state, match.route);
+    if (name === "title_keys") return titleKeysRoute(request, state, match.route.params);
     return leaseRoute(request, state, match.route);
   }
 
