@@ -7,7 +7,16 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { findPostgresBin } from "../scripts/pg-cluster.mjs";
 
-const MODULES = ["derivation", "http", "cold-start", "signer-choice", "lease-store", "player", "player-size"];
+const MODULES = [
+  "derivation",
+  "http",
+  "cold-start",
+  "signer-choice",
+  "lease-store",
+  "player",
+  "player-size",
+  "packaging",
+];
 const only = process.argv.slice(2);
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 

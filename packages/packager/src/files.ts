@@ -8,7 +8,10 @@ import { PackagerError, shown } from "./errors.js";
  * small enough that a wrong file given as input (a video, a disk image) cannot exhaust memory.
  */
 export const MAX_PLAYLIST_BYTES = 32 * 1024 * 1024;
-/** Largest segment or init section: each is encrypted in one piece, in memory. */
+/**
+ * Largest segment or init section. A VOD run streams each segment through the cipher a chunk at
+ * a time; a live run still encrypts a segment in one piece, in memory.
+ */
 export const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
 
 const READ_CHUNK = 64 * 1024;

@@ -1,11 +1,6 @@
 import { join, resolve } from "node:path";
-import {
-  assertContentId,
-  BlindcastCryptoError,
-  bytesToHex,
-  encryptSegment,
-  IV_BYTES,
-} from "@blindcast/crypto";
+import { assertContentId, BlindcastCryptoError, bytesToHex, IV_BYTES } from "@blindcast/crypto";
+import { encryptFileInto } from "./encrypt-file.js";
 import { PackagerError, shown } from "./errors.js";
 import { checkMediaFile, readMediaFile, writeInto } from "./files.js";
 import { type InputSnapshot, isLive, readInput } from "./input.js";
@@ -227,9 +222,9 @@ async function packageVod(
       if (written.has(path)) continue;
       written.add(path);
       const plan = planOf(path);
-      const clear = await readMediaFile(join(inputDir, path), path);
-      const encrypted = await encryptSegment(await keyring.keyFor(plan.epoch), plan.iv, clear);
-      await writeInto(outputDir, path, encrypted);
+      // Streamed a chunk at a time: memory stays flat however long the segment or the stream.
+      const key = await keyring.keyFor(plan.epoch);
+      await encryptFileInto(join(inputDir, path), path, outputDir, path, key, plan.iv);
       done++;
       options.onProgress?.({ segmentsDone: done, segmentsTotal: total, file: path });
     }

@@ -84,6 +84,31 @@ describe("packageHls", () => {
     expect(hashTree(SAMPLE)).toBe(before);
   });
 
+  it("streams segments larger than its read chunk (and of any length) to exactly the bytes WebCrypto decrypts", async () => {
+    // The cipher runs a chunk at a time (1 MiB): segments spanning several chunks, one ending on
+    // a chunk and block boundary, one shorter than a block, must each decrypt to their input.
+    const input = join(work, "in");
+    mkdirSync(input);
+    const sizes = [2 * 1024 * 1024 + 7, 1024 * 1024, 5];
+    const clear = sizes.map((size, i) => new Uint8Array(size).map((_, j) => (j * 31 + i * 7) & 0xff));
+    const names = clear.map((_, i) => `big${i}.ts`);
+    for (const [i, name] of names.entries()) writeFileSync(join(input, name), clear[i] as Uint8Array);
+    const lines = [
+      "#EXTM3U",
+      "#EXT-X-TARGETDURATION:6",
+      ...names.flatMap((n) => ["#EXTINF:6,", n]),
+      "#EXT-X-ENDLIST",
+    ];
+    writeFileSync(join(input, "index.m3u8"), `${lines.join("\n")}\n`);
+    await packageHls(options({ input: join(input, "index.m3u8") }));
+    const playlist = readFileSync(join(work, "out", "index.m3u8"), "utf8");
+    for (const [i, segment] of keyedSegments(playlist).entries()) {
+      const encrypted = readFileSync(join(work, "out", segment.uri));
+      const decrypted = await decryptSegment(await keyFor(segment.keyUri), hexToBytes(segment.iv), encrypted);
+      expect(Buffer.from(decrypted).equals(Buffer.from(clear[i] as Uint8Array))).toBe(true);
+    }
+  });
+
   it("keeps the playlist's other lines and raises the version where IVs need it", async () => {
     await packageHls(options({ input: join(SAMPLE, "index.m3u8") }));
     const playlist = readFileSync(join(work, "out/index.m3u8"), "utf8");
