@@ -51,11 +51,28 @@ function readmeDockerRunEnv(): Record<string, string> {
   return Object.fromEntries([...block.matchAll(/-e ([A-Z_]+)=(\S+)/g)].map((m) => [m[1], m[2]]));
 }
 
-/** The key server's environment in compose.yaml, with CORS_ORIGINS given as the README says. */
+/**
+ * The key server's environment in compose.yaml as Docker Compose makes it from a shell that sets
+ * only CORS_ORIGINS (as the README says): `${NAME:-default}` and `${NAME:?message}` interpolated.
+ */
 function composeEnv(): Record<string, string> {
   const compose = parse(readFileSync(join(root, "deploy/docker/compose.yaml"), "utf8"));
   const env = compose.services.keys.environment as Record<string, string>;
-  return { ...env, CORS_ORIGINS: "https://app.example.com" };
+  const shell: Record<string, string> = { CORS_ORIGINS: "https://app.example.com" };
+  return Object.fromEntries(
+    Object.entries(env).map(([name, value]) => [
+      name,
+      String(value).replace(
+        /\$\{(\w+)(?::([-?])([^}]*))?\}/g,
+        (_, variable: string, kind?: string, rest?: string) => {
+          const given = shell[variable];
+          if (given) return given;
+          if (kind === "?") throw new Error(`compose.yaml needs ${variable}: ${rest}`);
+          return kind === "-" ? (rest ?? "") : "";
+        },
+      ),
+    ]),
+  );
 }
 const timings: Record<string, string> = {};
 
@@ -202,6 +219,8 @@ describe("the container image", () => {
         await waitForHealthy(url, container);
         expect(container.stderr()).toContain(`listening on http://0.0.0.0:${port}/keys`);
         expect(container.stderr()).toContain(`leases: ${description}`);
+        // compose.yaml leaves publishing off unless PUBLISH_BUCKET is given.
+        expect(container.stderr()).toContain("publishing: off");
         expect(container.stderr()).toContain("auth: bearer JWT");
 
         // PID 1 of its PID namespace, as in a container: SIGTERM reaches only a process that
