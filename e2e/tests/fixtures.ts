@@ -203,3 +203,38 @@ declare global {
     };
   }
 }
+
+/**
+ * Opens a live stream with the starting epoch's key asked for with the lease, records hls.js
+ * stalls, and waits until ten 1 s epoch boundaries have played through after playback started.
+ */
+export async function playLiveThroughRotations(
+  page: Page,
+  keys: Pick<KeyServer, "keysUrl">,
+  src: string,
+  contentId: string,
+): Promise<{ stalls: string[]; state: PlaybackState }> {
+  await openDemo(page, keys, { src, contentId, firstKey: "playlist" });
+  await page.waitForFunction(() => window.__blindcast.player !== undefined);
+  await page.evaluate(() => {
+    const stalls: string[] = [];
+    Object.assign(window, { stalls });
+    window.__blindcast.player?.hls.on("hlsError", (_event, data) => {
+      if (data.details === "bufferStalledError") stalls.push(data.details);
+    });
+  });
+  await page.waitForFunction(() => window.__blindcast.events.some((e) => e.name === "playing"), undefined, {
+    timeout: 15_000,
+  });
+  const started = await page.evaluate(
+    () => (document.querySelector("video") as HTMLVideoElement).currentTime,
+  );
+  // Ten epoch boundaries (1 s each) played through.
+  await page.waitForFunction(
+    (t) => (document.querySelector("video") as HTMLVideoElement).currentTime > t,
+    started + 10.2,
+    { timeout: 20_000 },
+  );
+  const stalls = await page.evaluate(() => (window as unknown as { stalls: string[] }).stalls);
+  return { stalls, state: await playback(page) };
+}

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEMO_MASTER_KEY, DEMO_SALT } from "@blindcast/demo/demo-values.mjs";
 import { createLiveEncoder } from "../../test/support/live-encoder.mjs";
-import { expect, keysInHand, openDemo, playback, test } from "./fixtures.js";
+import { expect, keysInHand, playback, playLiveThroughRotations, test } from "./fixtures.js";
 import { serveDirectory, startMediaServer } from "./media-server.js";
 
 // Live through the product path: a (simulated) encoder writes a clear live HLS stream into a
@@ -109,33 +109,12 @@ test("live, packaged by blindcast-pack --watch from an encoder's output: 10 key 
     });
     media = server;
 
-    await openDemo(page, keys, {
-      src: `${server.origin}/live.m3u8`,
-      contentId: CONTENT_ID,
-      firstKey: "playlist",
-    });
-    await page.waitForFunction(() => window.__blindcast.player !== undefined);
-    await page.evaluate(() => {
-      const stalls: string[] = [];
-      Object.assign(window, { stalls });
-      window.__blindcast.player?.hls.on("hlsError", (_event, data) => {
-        if (data.details === "bufferStalledError") stalls.push(data.details);
-      });
-    });
-    await page.waitForFunction(() => window.__blindcast.events.some((e) => e.name === "playing"), undefined, {
-      timeout: 15_000,
-    });
-    const started = await page.evaluate(
-      () => (document.querySelector("video") as HTMLVideoElement).currentTime,
+    const { stalls, state } = await playLiveThroughRotations(
+      page,
+      keys,
+      `${server.origin}/live.m3u8`,
+      CONTENT_ID,
     );
-    // Ten epoch boundaries (1 s each) played through.
-    await page.waitForFunction(
-      (t) => (document.querySelector("video") as HTMLVideoElement).currentTime > t,
-      started + 10.2,
-      { timeout: 20_000 },
-    );
-    const stalls = await page.evaluate(() => (window as unknown as { stalls: string[] }).stalls);
-    const state = await playback(page);
     const requests = [...server.requests];
     const published = new Map<string, Named>();
     readNamed(readFileSync(join(output, "live.m3u8"), "utf8"), published);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { hexToBytes } from "@blindcast/crypto";
 import { DEMO_MASTER_KEY, DEMO_SALT } from "@blindcast/demo/demo-values.mjs";
-import { expect, keysAnswered, keysInHand, openDemo, playback, test } from "./fixtures.js";
+import { expect, keysAnswered, keysInHand, playback, playLiveThroughRotations, test } from "./fixtures.js";
 import { createLiveStream, startMediaServer } from "./media-server.js";
 
 // A live stream made during the test from 20 committed 1 s segments: a sliding window of 6, one
@@ -35,33 +35,12 @@ test("live: 10 key rotations at the live edge with no stall, each key in hand be
   });
   const media = await startMediaServer(live.answer);
   try {
-    await openDemo(page, keys, {
-      src: `${media.origin}/live.m3u8`,
-      contentId: CONTENT_ID,
-      firstKey: "playlist",
-    });
-    await page.waitForFunction(() => window.__blindcast.player !== undefined);
-    await page.evaluate(() => {
-      const stalls: string[] = [];
-      Object.assign(window, { stalls });
-      window.__blindcast.player?.hls.on("hlsError", (_event, data) => {
-        if (data.details === "bufferStalledError") stalls.push(data.details);
-      });
-    });
-    await page.waitForFunction(() => window.__blindcast.events.some((e) => e.name === "playing"), undefined, {
-      timeout: 15_000,
-    });
-    const started = await page.evaluate(
-      () => (document.querySelector("video") as HTMLVideoElement).currentTime,
+    const { stalls, state } = await playLiveThroughRotations(
+      page,
+      keys,
+      `${media.origin}/live.m3u8`,
+      CONTENT_ID,
     );
-    // Ten epoch boundaries (1 s each) played through.
-    await page.waitForFunction(
-      (t) => (document.querySelector("video") as HTMLVideoElement).currentTime > t,
-      started + 10.2,
-      { timeout: 20_000 },
-    );
-    const stalls = await page.evaluate(() => (window as unknown as { stalls: string[] }).stalls);
-    const state = await playback(page);
     const requests = [...media.requests];
     const newest = live.newestSequence();
     // Renewed again and again (every 5 s with a 10 s TTL) while it plays on.
