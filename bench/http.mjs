@@ -14,6 +14,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import { LAMBDA_NODE_MAJOR, lambdaNodePath } from "../scripts/lambda-node.mjs";
 import { DEMO_MASTER_KEY, DEMO_SALT } from "./lib/fixtures.mjs";
 import { median, pairedRatio, round } from "./lib/stats.mjs";
 
@@ -65,8 +66,14 @@ const SERVERS = [
   { id: "fastify", label: "Fastify 5", argv: [peer("fastify")], peer: true, framework: true },
 ];
 
+// Every server runs on the Node the deployments run (the container image and the Lambda runtime
+// are both of LAMBDA_NODE_MAJOR), not necessarily the one running the benchmark: node:crypto's
+// and node:http's costs differ between majors. BENCH_SERVER_NODE names another binary.
+const SERVER_NODE = process.env.BENCH_SERVER_NODE ?? lambdaNodePath();
+const SERVER_NODE_LABEL = process.env.BENCH_SERVER_NODE ? "BENCH_SERVER_NODE" : `Node ${LAMBDA_NODE_MAJOR}`;
+
 async function startServer(argv) {
-  const child = spawn(process.execPath, argv, {
+  const child = spawn(SERVER_NODE, argv, {
     // Leases outlive the whole run: nothing renews them here, as a player would.
     env: {
       PATH: process.env.PATH,
@@ -243,7 +250,7 @@ export async function run() {
   const cpu = (id) => (by[id].cpu.length ? Math.min(...by[id].cpu) : Number.NaN);
   const us = (id) => `${round(cpu(id), 1)} µs`;
   const raw = Object.fromEntries(running.map((s) => [s.id, { label: s.label, runs: s.runs, cpu: s.cpu }]));
-  const window = `${CONNECTIONS} connections, ${EPOCHS} epochs, ${SECONDS} s × ${ROUNDS}`;
+  const window = `${CONNECTIONS} connections, ${EPOCHS} epochs, ${SECONDS} s × ${ROUNDS}, servers on ${SERVER_NODE_LABEL}`;
   const results = [
     {
       id: "http",
@@ -265,7 +272,7 @@ export async function run() {
     const needed = server === best ? 2 : 1;
     results.push({
       id: `http-peer-${server.id}`,
-      name: `Key route over HTTP against ${server.label} (same checks and answers, hkdfSync, audit line)`,
+      name: `Key route over HTTP against ${server.label} (same checks and answers, hkdfSync, audit line; ${SERVER_NODE_LABEL})`,
       candidate: `without cache ${rps("oursUncached")}, ${us("oursUncached")} CPU per request; as shipped ${rps("ours")} (${round(asShipped)}×), ${us("ours")}`,
       baseline: `${rps(server.id)}, ${latency(server.id)}, ${us(server.id)} CPU per request (${round(cpu(server.id) / cpu("oursUncached"))}× ours without cache)`,
       ratio: round(equalWork),
