@@ -1,5 +1,7 @@
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { bytesToHex } from "@blindcast/crypto";
 import { KeyServerConfigError } from "@blindcast/keys";
 import { isLoopbackHost, type NodeKeyServerOptions, startKeyServer } from "@blindcast/keys/node";
@@ -243,6 +245,39 @@ async function rawConnection(port: number) {
     },
   };
 }
+
+describe("startKeyServer's connection cap", () => {
+  it("holds no request or answer once it is answered, while the connection stays open", async () => {
+    // The cap tracks what each connection is doing. Holding each connection's last exchange until
+    // its next request kept every request and answer alive past a young-generation collection,
+    // which promoted them all to the old generation on Node 24 (BENCHMARKS.md): a finished
+    // exchange must be garbage at once, though its keep-alive connection stays open.
+    setFlagsFromString("--expose-gc");
+    const collect = runInNewContext("gc") as () => void;
+    const running = await startKeyServer(base);
+    const exchanges: WeakRef<object>[] = [];
+    running.server.prependListener("request", (req, res) => {
+      exchanges.push(new WeakRef(req), new WeakRef(res));
+    });
+    try {
+      const connection = await rawConnection(running.port);
+      connection.send("");
+      await new Promise<void>((resolve) => connection.socket.once("data", () => resolve()));
+      expect(connection.text()).toMatch(/^HTTP\/1\.1 200 /);
+      expect(exchanges).toHaveLength(2);
+      // The answer is written; let node:http finish with it, then collect.
+      for (let round = 0; round < 5 && exchanges.some((ref) => ref.deref()); round++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        collect();
+      }
+      expect(exchanges.map((ref) => ref.deref() === undefined)).toEqual([true, true]);
+      expect(connection.socket.destroyed).toBe(false);
+      connection.socket.destroy();
+    } finally {
+      await running.close();
+    }
+  });
+});
 
 describe("startKeyServer's close()", () => {
   it("closes idle and unfinished connections at once, and lets a request being answered finish", async () => {
