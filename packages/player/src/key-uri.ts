@@ -42,18 +42,15 @@ export function parseKeyUri(uri: string): KeyRef {
 }
 
 export function formatKeyUri(ref: KeyRef): string {
-  return ref.epoch === undefined
-    ? `${KEY_URI_PREFIX}${ref.contentId}`
-    : `${KEY_URI_PREFIX}${ref.contentId}/${ref.epoch}`;
+  return KEY_URI_PREFIX + keyName(ref);
 }
 
 /** Where a key lives on a key server whose base URL is `keyServerUrl` (…/keys). */
 export function keyUrl(keyServerUrl: string, ref: KeyRef): string {
-  return ref.epoch === undefined
-    ? `${keyServerUrl}/${ref.contentId}`
-    : `${keyServerUrl}/${ref.contentId}/${ref.epoch}`;
+  return `${keyServerUrl}/${keyName(ref)}`;
 }
 
+/** `{contentId}` or `{contentId}/{epoch}`: the key's name, as in its URI. */
 export function keyName(ref: KeyRef): string {
   return ref.epoch === undefined ? ref.contentId : `${ref.contentId}/${ref.epoch}`;
 }
@@ -61,6 +58,6 @@ export function keyName(ref: KeyRef): string {
 function invalid(uri: string): BlindcastPlayerError {
   return new BlindcastPlayerError(
     "INVALID_KEY_URI",
-    `Key URI "${uri.slice(0, 200)}" is not of the form blindcast://keys/{contentId}[/{epoch}]`,
+    `Key URI "${uri.slice(0, 200)}" is not of the form ${KEY_URI_PREFIX}{contentId}[/{epoch}]`,
   );
 }
