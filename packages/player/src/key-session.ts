@@ -2,11 +2,10 @@ import { createEmitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import { createKeyCache } from "./key-cache.js";
-import { createKeyServerClient, JSON_LIMIT, keysOf, parseJson } from "./key-server-client.js";
+import { createKeyServerClient, keysOf, parseJson } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
 import { asPlayerError, createLeaseKeeper, type LeaseInfo } from "./lease-keeper.js";
 import { type KeySessionOptions, resolveSessionOptions } from "./options.js";
-import { createTokenCache } from "./token.js";
 
 /** The most keys the key server sends for one `POST {keyServerUrl}/{contentId}/keys`. */
 const MAX_KEYS_PER_REQUEST = 8;
@@ -46,7 +45,7 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   const lifetime = new AbortController();
   const request = createKeyServerClient(
     settings.keyServerUrl,
-    createTokenCache(settings.getToken),
+    settings.getToken,
     settings.retry,
     lifetime.signal,
   );
@@ -74,14 +73,7 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   const titleKeys = (ref: KeyRef, keys: (number | string)[], leaseId?: string) => {
     title = ref.contentId;
     usedSinceRenewal = true;
-    return request({
-      method: "POST",
-      path: `/${title}/keys`,
-      json: { keys },
-      leaseId,
-      maxBytes: JSON_LIMIT,
-      subject: ref,
-    });
+    return request(`/${title}/keys`, { keys }, leaseId, ref);
   };
 
   async function batched(ref: KeyRef, leaseId: string | undefined) {

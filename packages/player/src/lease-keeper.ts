@@ -1,7 +1,7 @@
 import type { Emitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
-import { JSON_LIMIT, type KeyServerClient, keysOf, parseJson } from "./key-server-client.js";
+import { type KeyServerClient, keysOf, parseJson } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 
@@ -93,16 +93,8 @@ export function createLeaseKeeper(
   // Sends a lease request and reads the lease the server answers.
   const leaseRequest = async (h: Held, path: string, json: unknown, retries: boolean) => {
     const sentAt = Date.now();
-    const bytes = await request({
-      method: "POST",
-      path,
-      json,
-      // Not cut off by destroy: a lease being created then is released, not left to expire.
-      keepalive: true,
-      retry: retries,
-      maxBytes: JSON_LIMIT,
-      subject: { contentId: h.contentId },
-    });
+    // keepalive: not cut off by destroy, so a lease being created then is released, not left to expire.
+    const bytes = await request(path, json, undefined, { contentId: h.contentId }, true, retries);
     const body = parseJson(bytes);
     const lease = parseLease(body);
     if (!gone(h)) accept(h, lease, sentAt);
@@ -215,15 +207,8 @@ export function createLeaseKeeper(
       const lease = h.lease ?? (await h.ready.catch(() => undefined));
       if (!lease) return;
       try {
-        await request({
-          // The id goes in the header, as on key requests, not the URL: access logs keep URLs.
-          method: "DELETE",
-          path: "/leases",
-          leaseId: lease.leaseId,
-          keepalive: true,
-          retry: false,
-          maxBytes: 0,
-        });
+        // The id goes in the header, as on key requests, not the URL: access logs keep URLs.
+        await request("/leases", undefined, lease.leaseId, undefined, true, false);
         events.emit("leasereleased", { ...lease });
       } catch {
         // Best effort: an unreleased lease still expires on the server after its TTL.
