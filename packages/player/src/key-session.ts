@@ -1,7 +1,6 @@
 import { createEmitter } from "./emitter.js";
 import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
-import { createKeyCache } from "./key-cache.js";
 import { createKeyServerClient, keysOf, parseJson } from "./key-server-client.js";
 import { type KeyRef, keyName } from "./key-uri.js";
 import { asPlayerError, createLeaseKeeper, type LeaseInfo } from "./lease-keeper.js";
@@ -43,23 +42,18 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   const settings = resolveSessionOptions(options);
   const events = createEmitter<PlayerEventMap>();
   const lifetime = new AbortController();
-  const request = createKeyServerClient(
-    settings.keyServerUrl,
-    settings.getToken,
-    settings.retry,
-    lifetime.signal,
-  );
-  const cache = createKeyCache();
+  const { signal } = lifetime;
+  const request = createKeyServerClient(settings.keyServerUrl, settings.getToken, settings.retry, signal);
   let failure: BlindcastPlayerError | undefined;
 
   const fail = (error: BlindcastPlayerError) => {
-    if (failure || lifetime.signal.aborted) return;
+    if (failure || signal.aborted) return;
     error.fatal = true;
     failure = error;
     leases.stop();
     events.emit("error", error);
   };
-  const leases = createLeaseKeeper(request, events, settings.leases, settings.retry, lifetime.signal, fail);
+  const leases = createLeaseKeeper(request, events, settings.leases, settings.retry, signal, fail);
 
   // Every key goes through one URL per title, `POST {keyServerUrl}/{contentId}/keys`: browsers
   // cache CORS preflights per URL, so a GET per key would cost a preflight (a round trip) per
@@ -107,25 +101,25 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     usedSinceRenewal = false;
   });
 
-  async function fetchKey(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
+  // Keys held or being fetched, by name: concurrent requests for one key share a single fetch, and
+  // a failed fetch is forgotten so a later request can try again. Never persisted anywhere.
+  const keys = new Map<string, Promise<Uint8Array>>();
+  const held: Uint8Array[] = []; // every key fetched, overwritten at destroy
+
+  async function fetchKey(ref: KeyRef, name: string, prefetch: boolean): Promise<Uint8Array> {
     const started = performance.now();
     let leaseId: string | undefined;
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | undefined;
     try {
       leaseId = await leases.leaseIdFor(ref);
       // A key asked for with the lease came with it: no request of its own.
-      const key = leases.take(ref) ?? (await batched(ref, leaseId));
+      bytes = leases.take(ref) ?? (await batched(ref, leaseId));
       // Answers hold only keys of 16 bytes (`keysOf`): a key missing was not one.
-      if (!key) {
-        throw new BlindcastPlayerError(
-          "KEY_INVALID",
-          `Key server answered no 16-byte key for ${keyName(ref)}`,
-          ref,
-        );
-      }
-      bytes = key;
+      if (!bytes)
+        throw new BlindcastPlayerError("KEY_INVALID", `Key server answered no 16-byte key for ${name}`, ref);
     } catch (error) {
-      if (!lifetime.signal.aborted) {
+      keys.delete(name);
+      if (!signal.aborted) {
         const playerError = asPlayerError(error);
         // Refused for its lease: the lease is lost (reported as such), unless none is held.
         const leaseLost =
@@ -140,20 +134,26 @@ export function createKeySession(options: KeySessionOptions): KeySession {
       durationMs: performance.now() - started,
       prefetch,
     });
+    // A fetch that ends after destroy must not leave a key behind.
+    if (signal.aborted) bytes.fill(0);
+    signal.throwIfAborted();
+    held.push(bytes);
     return bytes;
   }
 
-  function load(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
-    if (failure) return Promise.reject(failure);
-    if (lifetime.signal.aborted) return Promise.reject(new Error("key session destroyed"));
-    return cache.get(keyName(ref), () => fetchKey(ref, prefetch));
+  async function load(ref: KeyRef, prefetch: boolean): Promise<Uint8Array> {
+    if (failure) throw failure;
+    signal.throwIfAborted();
+    const name = keyName(ref);
+    if (!keys.has(name)) keys.set(name, fetchKey(ref, name, prefetch));
+    return keys.get(name)!;
   }
 
   return {
     on: events.on,
     off: events.off,
     start(contentId, firstKey) {
-      if (failure || lifetime.signal.aborted) return;
+      if (failure || signal.aborted) return;
       void leases.start(contentId);
       // The first key comes with the lease: one request (and one CORS preflight) for both.
       if (firstKey) load(firstKey, true).catch(() => {});
@@ -171,11 +171,13 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     prefetchKeys: settings.prefetchKeys,
     fail,
     async destroy() {
-      if (lifetime.signal.aborted) return;
+      if (signal.aborted) return;
       leases.stop();
       const release = leases.release();
       lifetime.abort(new Error("key session destroyed"));
-      cache.wipe();
+      for (const bytes of held) bytes.fill(0);
+      held.length = 0;
+      keys.clear();
       await release;
       events.clear();
     },
