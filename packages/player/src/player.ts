@@ -59,11 +59,7 @@ export function createPlayerWith(
   video: HTMLVideoElement,
   options: PlayerOptions,
 ): BlindcastPlayer {
-  if (
-    typeof video !== "object" ||
-    video === null ||
-    typeof (video as { canPlayType?: unknown }).canPlayType !== "function"
-  ) {
+  if (typeof (video as { canPlayType?: unknown } | null)?.canPlayType !== "function") {
     throw invalidOptions("createPlayer needs a <video> element");
   }
   // Native HLS (Safari without MSE) would fetch keys itself, without the token or lease.
@@ -187,7 +183,7 @@ export function createPlayerWith(
 function firstKeyRef(contentId: string, firstKey: number | "content" | null): KeyRef | undefined {
   if (firstKey === null) return undefined;
   if (firstKey === "content") return { contentId };
-  if (typeof firstKey !== "number" || !Number.isInteger(firstKey) || firstKey < 0 || firstKey > 4294967295) {
+  if (!Number.isInteger(firstKey) || firstKey < 0 || firstKey > 4294967295) {
     throw invalidOptions('firstKey must be an epoch, "content", "playlist" or null');
   }
   return { contentId, epoch: firstKey };
