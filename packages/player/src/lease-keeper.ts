@@ -26,25 +26,25 @@ export interface ResolvedLeaseSettings {
 interface Held {
   contentId: string;
   /** Settles once creation finished: the lease, or undefined where the server has leases off. */
-  ready: Promise<LeaseInfo | undefined>;
-  /** Keys to ask for with the lease; undefined once the request has left. */
-  keys: KeyRef[] | undefined;
+  ready?: Promise<LeaseInfo | undefined>;
+  /** Epochs of the keys to ask for with the lease ("content" for the content key); undefined once sent. */
+  keys: (number | string)[] | undefined;
   lease?: LeaseInfo;
   /** Local deadline (ms since epoch): request start + TTL, so clock skew cannot stretch it. */
-  localExpiry: number;
+  expiry?: number;
   timer?: ReturnType<typeof setTimeout>;
 }
 
 export interface LeaseKeeper {
   readonly current: LeaseInfo | undefined;
   /**
-   * Starts creating a lease for `contentId`, asking the server to send `keys` with it. The request
+   * Starts creating a lease for `contentId`, asking the server to send `key` with it. The request
    * leaves a microtask later, so keys asked for meanwhile (by further calls, in order, up to the
    * server's 4) come with it too. A lease held for other content is released first, and the new
    * one created only once that release is done: one player holds at most one lease at a time
-   * (`maxConcurrentLeases: 1` works).
+   * (`maxConcurrentLeases: 1` works). Returns undefined when leases are off.
    */
-  start(contentId: string, keys?: KeyRef[]): Promise<LeaseInfo | undefined>;
+  start(contentId: string, key?: KeyRef): Promise<LeaseInfo | undefined> | undefined;
   /** A key that arrived with the lease, handed over once. */
   take(ref: KeyRef): Uint8Array | undefined;
   /**
@@ -81,23 +81,18 @@ export function createLeaseKeeper(
   const delivered = new Map<string, Uint8Array>();
   const gone = (h: Held) => stopped || held !== h;
 
-  const accept = (h: Held, lease: LeaseInfo, sentAt: number) => {
-    h.lease = lease;
-    h.localExpiry = sentAt + lease.ttlSeconds * 1000;
-    clearTimeout(h.timer);
-    if (!stopped) {
-      h.timer = setTimeout(() => void renew(h), Math.max(1000, lease.ttlSeconds * 1000 * settings.renewAt));
-    }
-  };
-
   // Sends a lease request and reads the lease the server answers.
   const leaseRequest = async (h: Held, path: string, json: unknown, retries: boolean) => {
     const sentAt = Date.now();
     // keepalive: not cut off by destroy, so a lease being created then is released, not left to expire.
-    const bytes = await request(path, json, undefined, { contentId: h.contentId }, true, retries);
-    const body = parseJson(bytes);
+    const body = parseJson(await request(path, json, undefined, { contentId: h.contentId }, true, retries));
     const lease = parseLease(body);
-    if (!gone(h)) accept(h, lease, sentAt);
+    if (!gone(h)) {
+      h.lease = lease;
+      h.expiry = sentAt + lease.ttlSeconds * 1000;
+      clearTimeout(h.timer);
+      h.timer = setTimeout(() => void renew(h), Math.max(1000, lease.ttlSeconds * 1000 * settings.renewAt));
+    }
     // Keys sent with a new lease (servers that do not know `keys` send none: they are fetched).
     // After stop, nobody would take or wipe them.
     for (const [name, key] of keysOf(body, h.contentId)) stopped ? key.fill(0) : delivered.set(name, key);
@@ -105,11 +100,10 @@ export function createLeaseKeeper(
   };
 
   const create = async (h: Held) => {
-    const keys = h.keys ?? [];
+    const json = { contentId: h.contentId, keys: h.keys };
     h.keys = undefined;
     try {
       // `keys: []` when none: servers before `keys` ignore it, later ones send none.
-      const json = { contentId: h.contentId, keys: keys.map((k) => k.epoch ?? "content") };
       const lease = await leaseRequest(h, "/leases", json, true);
       events.emit("leasecreated", { ...lease });
       return lease;
@@ -127,7 +121,7 @@ export function createLeaseKeeper(
   };
 
   const renew = async (h: Held) => {
-    const leaseId = h.lease?.leaseId;
+    const leaseId = h.lease!.leaseId;
     for (let attempt = 0; !gone(h); attempt++) {
       try {
         const lease = await leaseRequest(h, "/leases/renew", { leaseId }, false);
@@ -139,7 +133,7 @@ export function createLeaseKeeper(
         if (playerError.code !== "KEY_SERVER_UNAVAILABLE") return end(playerError);
         // Transient: keep trying while the lease is still valid.
         const delay = backoffDelay(attempt, retry);
-        const remaining = h.localExpiry - Date.now();
+        const remaining = h.expiry! - Date.now();
         await sleep(Math.max(0, Math.min(delay, remaining)), signal).catch(() => {});
         if (delay >= remaining && !gone(h)) {
           return end(
@@ -169,21 +163,21 @@ export function createLeaseKeeper(
     get current() {
       return held?.lease;
     },
-    start(contentId, keys = []) {
-      if (!settings.enabled) return Promise.resolve(undefined);
-      let h = held;
-      if (h?.contentId !== contentId) {
+    start(contentId, key) {
+      if (!settings.enabled) return;
+      if (held?.contentId !== contentId) {
         const previous = held && keeper.release();
-        h = held = { contentId, ready: Promise.resolve(undefined), keys: [], localExpiry: 0 };
-        const created = h;
+        const h: Held = { contentId, keys: [] };
+        held = h;
         // One lease at a time: the next is created once the previous one is released (unless it
         // is superseded or stopped meanwhile), or a cap of one would refuse it.
-        h.ready = (previous ?? Promise.resolve()).then(() => (gone(created) ? undefined : create(created)));
+        h.ready = Promise.resolve(previous).then(() => (gone(h) ? undefined : create(h)));
         // Creation failures are reported through onFatal; key requests await `ready` themselves.
         h.ready.catch(() => {});
       }
-      for (const key of keys) if (h.keys && h.keys.length < MAX_LEASE_KEYS) h.keys.push(key);
-      return h.ready;
+      const { keys, ready } = held;
+      if (key && keys && keys.length < MAX_LEASE_KEYS) keys.push(key.epoch ?? "content");
+      return ready;
     },
     take(ref) {
       const name = keyName(ref);
@@ -192,7 +186,7 @@ export function createLeaseKeeper(
       return key;
     },
     async leaseIdFor(ref) {
-      return (await keeper.start(ref.contentId, [ref]))?.leaseId;
+      return (await keeper.start(ref.contentId, ref))?.leaseId;
     },
     lost(error, leaseId) {
       if (!held || stopped) return false;
@@ -204,7 +198,7 @@ export function createLeaseKeeper(
       held = undefined;
       if (!h) return;
       clearTimeout(h.timer);
-      const lease = h.lease ?? (await h.ready.catch(() => undefined));
+      const lease = h.lease ?? (await h.ready!.catch(() => undefined));
       if (!lease) return;
       try {
         // The id goes in the header, as on key requests, not the URL: access logs keep URLs.
