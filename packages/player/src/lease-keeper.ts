@@ -18,7 +18,6 @@ export interface LeaseInfo {
 }
 
 export interface ResolvedLeaseSettings {
-  enabled: boolean;
   required: boolean;
   renewAt: number;
 }
@@ -71,7 +70,7 @@ export interface LeaseKeeper {
 export function createLeaseKeeper(
   request: KeyServerClient,
   events: Emitter<PlayerEventMap>,
-  settings: ResolvedLeaseSettings,
+  settings: ResolvedLeaseSettings | undefined, // undefined: leases off
   retry: ResolvedRetry,
   signal: AbortSignal,
   onFatal: (error: BlindcastPlayerError) => void,
@@ -91,7 +90,7 @@ export function createLeaseKeeper(
       h.lease = lease;
       h.expiry = sentAt + lease.ttlSeconds * 1000;
       clearTimeout(h.timer);
-      h.timer = setTimeout(() => void renew(h), Math.max(1000, lease.ttlSeconds * 1000 * settings.renewAt));
+      h.timer = setTimeout(() => void renew(h), Math.max(1000, lease.ttlSeconds * 1000 * settings!.renewAt));
     }
     // Keys sent with a new lease (servers that do not know `keys` send none: they are fetched).
     // After stop, nobody would take or wipe them.
@@ -111,7 +110,7 @@ export function createLeaseKeeper(
       if (
         error instanceof BlindcastPlayerError &&
         error.serverCode === "leases_disabled" &&
-        !settings.required
+        !settings!.required
       ) {
         return undefined;
       }
@@ -137,7 +136,7 @@ export function createLeaseKeeper(
         await sleep(Math.max(0, Math.min(delay, remaining)), signal).catch(() => {});
         if (delay >= remaining && !gone(h)) {
           return end(
-            new BlindcastPlayerError("LEASE_EXPIRED", "Lease expired: it could not be renewed in time", {
+            new BlindcastPlayerError("LEASE_EXPIRED", "Lease expired: not renewed in time", {
               contentId: h.contentId,
               cause: error,
             }),
@@ -164,7 +163,7 @@ export function createLeaseKeeper(
       return held?.lease;
     },
     start(contentId, key) {
-      if (!settings.enabled) return;
+      if (!settings) return;
       if (held?.contentId !== contentId) {
         const previous = held && keeper.release();
         const h: Held = { contentId, keys: [] };

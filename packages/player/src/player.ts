@@ -66,7 +66,7 @@ export function createPlayerWith(
   if (!HlsClass.isSupported() || !(globalThis as { crypto?: Crypto }).crypto?.subtle) {
     throw new BlindcastPlayerError(
       "MSE_UNSUPPORTED",
-      "Playback needs Media Source Extensions (iOS Safari 17.1+) and WebCrypto (a page on https or localhost)",
+      "Playback needs Media Source Extensions (iOS Safari 17.1+) and WebCrypto (https or localhost)",
     );
   }
   const session = createKeySession(options);
@@ -157,7 +157,7 @@ export function createPlayerWith(
       return session.lease;
     },
     load(src, loadOptions = {}) {
-      if (destroyed) throw invalidOptions("this player was destroyed; create a new one");
+      if (destroyed) throw invalidOptions("this player was destroyed");
       if (typeof src !== "string" || src === "") throw invalidOptions("load needs the playlist URL");
       const { contentId, firstKey = 0 } = loadOptions;
       if (contentId !== undefined) {
