@@ -18,13 +18,15 @@ export interface KeyRef {
   epoch?: number | undefined;
 }
 
-const CONTENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
-
-/** Whether a string is a contentId the key derivation contract accepts. */
+/**
+ * Whether a string is a contentId the key derivation contract accepts: 1 to 128 of
+ * `A-Z a-z 0-9 . _ ~ -`, and not `.` or `..`.
+ */
 export const isContentId = (value: unknown): value is string =>
-  typeof value === "string" && CONTENT_ID.test(value) && value !== "." && value !== "..";
-const EPOCH = /^(0|[1-9][0-9]{0,9})$/;
-const MAX_EPOCH = 4294967295;
+  typeof value === "string" && /^(?!\.\.?$)[\w.~-]{1,128}$/.test(value);
+
+/** The largest epoch: 2^32 - 1. */
+export const MAX_EPOCH = 4294967295;
 
 export function isBlindcastKeyUri(uri: string): boolean {
   return uri.startsWith(KEY_URI_PREFIX);
@@ -32,13 +34,10 @@ export function isBlindcastKeyUri(uri: string): boolean {
 
 /** Parses a blindcast key URI; throws `INVALID_KEY_URI` for anything not exactly of that form. */
 export function parseKeyUri(uri: string): KeyRef {
-  if (!isBlindcastKeyUri(uri)) throw invalid(uri);
-  const parts = uri.slice(KEY_URI_PREFIX.length).split("/");
-  const [contentId, epochText] = parts;
-  if (parts.length > 2 || !isContentId(contentId)) throw invalid(uri);
-  if (epochText === undefined) return { contentId };
-  if (!EPOCH.test(epochText) || Number(epochText) > MAX_EPOCH) throw invalid(uri);
-  return { contentId, epoch: Number(epochText) };
+  // KEY_URI_PREFIX, a contentId, and optionally an epoch in decimal without leading zeros.
+  const [, contentId, epoch] = /^blindcast:\/\/keys\/([^/]*)(?:\/(0|[1-9]\d{0,9}))?$/.exec(uri) ?? [];
+  if (!isContentId(contentId) || Number(epoch) > MAX_EPOCH) throw invalid(uri);
+  return epoch === undefined ? { contentId } : { contentId, epoch: Number(epoch) };
 }
 
 export function formatKeyUri(ref: KeyRef): string {

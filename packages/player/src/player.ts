@@ -4,7 +4,7 @@ import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import { createBlindcastLoader, type LoaderClass } from "./hls-loader.js";
 import { createKeySession, type KeySession } from "./key-session.js";
-import { isContentId, type KeyRef } from "./key-uri.js";
+import { isContentId, type KeyRef, MAX_EPOCH } from "./key-uri.js";
 import type { LeaseInfo } from "./lease-keeper.js";
 import { invalidOptions, type KeySessionOptions } from "./options.js";
 import { keysToPrefetch } from "./prefetch.js";
@@ -183,7 +183,7 @@ export function createPlayerWith(
 function firstKeyRef(contentId: string, firstKey: number | "content" | null): KeyRef | undefined {
   if (firstKey === null) return undefined;
   if (firstKey === "content") return { contentId };
-  if (!Number.isInteger(firstKey) || firstKey < 0 || firstKey > 4294967295) {
+  if (!Number.isInteger(firstKey) || firstKey < 0 || firstKey > MAX_EPOCH) {
     throw invalidOptions('firstKey must be an epoch, "content", "playlist" or null');
   }
   return { contentId, epoch: firstKey };

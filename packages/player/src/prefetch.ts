@@ -32,11 +32,11 @@ export function keysToPrefetch(
     }
   };
   for (let i = Math.max(0, fromIndex); i < fragments.length && seen.size < ahead + 1; i++) {
-    add(fragments[i]?.keyUri);
+    add(fragments[i]!.keyUri);
   }
   if (live) {
-    add(fragments[fragments.length - 1]?.keyUri);
-    const last = refs[refs.length - 1];
+    add(fragments.at(-1)?.keyUri);
+    const last = refs.at(-1);
     if (last?.epoch !== undefined) add(formatKeyUri({ ...last, epoch: last.epoch + 1 }));
   }
   return refs;
