@@ -51,7 +51,7 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
           this.keyCallbacks = null;
           const status = (error instanceof BlindcastPlayerError && error.status) || 0;
           callbacks.onError(
-            { code: status, text: String((error as Error)?.message ?? error) },
+            { code: status, text: `${(error as Error)?.message ?? error}` },
             context,
             null,
             stats,

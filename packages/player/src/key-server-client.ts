@@ -122,14 +122,10 @@ export function createKeyServerClient(
         if (status < 500 && status !== 408) throw error;
         retryAfterMs = Number(headers.get("retry-after")) * 1000 || 0;
       } else {
-        error = new BlindcastPlayerError(
-          "KEY_SERVER_UNAVAILABLE",
-          `Key server unreachable (${String(failure)})`,
-          {
-            ...subject,
-            cause: failure,
-          },
-        );
+        error = new BlindcastPlayerError("KEY_SERVER_UNAVAILABLE", `Key server unreachable (${failure})`, {
+          ...subject,
+          cause: failure,
+        });
       }
       if (!retries || attempt >= retry.maxRetries) throw error;
       await sleep(Math.min(Math.max(backoffDelay(attempt, retry), retryAfterMs), retry.maxDelayMs), signal);

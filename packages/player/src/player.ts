@@ -71,10 +71,9 @@ export function createPlayerWith(
   }
   const session = createKeySession(options);
 
-  const userConfig = options.hlsConfig ?? {};
-  const baseLoader = (userConfig.loader ?? HlsClass.DefaultConfig.loader) as LoaderClass;
+  const baseLoader = (options.hlsConfig?.loader ?? HlsClass.DefaultConfig.loader) as LoaderClass;
   const hls = new HlsClass({
-    ...userConfig,
+    ...options.hlsConfig,
     loader: createBlindcastLoader(session, baseLoader) as HlsConfig["loader"],
     enableSoftwareAES: false,
   });
@@ -95,8 +94,8 @@ export function createPlayerWith(
 
   // The latest playlist of each rendition, by fragment type and level (audio/subtitle track id).
   const playlists = new Map<string, LevelDetails>();
-  const prefetchFrom = (details: LevelDetails | undefined, index: number) => {
-    if (session.prefetchKeys === 0 || stopped || !details) return;
+  const prefetchFrom = (details: LevelDetails, index: number) => {
+    if (session.prefetchKeys === 0 || stopped) return;
     const infos = details.fragments.map((frag) => ({ keyUri: keyUriOf(frag) }));
     for (const ref of keysToPrefetch(infos, index, session.prefetchKeys, details.live)) session.prefetch(ref);
   };
@@ -113,24 +112,23 @@ export function createPlayerWith(
         (details.live
           ? (hls.liveSyncPosition ?? details.edge - 3 * details.targetduration)
           : Math.max(0, hls.config.startPosition));
+      // None ends after it (-1): keysToPrefetch starts from the first.
       prefetchFrom(
         details,
-        Math.max(
-          0,
-          details.fragments.findIndex((frag) => frag.end > position),
-        ),
+        details.fragments.findIndex((frag) => frag.end > position),
       );
     };
-  hls.on(HlsClass.Events.LEVEL_LOADED, onPlaylist("main"));
-  hls.on(HlsClass.Events.AUDIO_TRACK_LOADED, onPlaylist("audio"));
-  hls.on(HlsClass.Events.SUBTITLE_TRACK_LOADED, onPlaylist("subtitle"));
+  const { Events } = HlsClass;
+  hls.on(Events.LEVEL_LOADED, onPlaylist("main"));
+  hls.on(Events.AUDIO_TRACK_LOADED, onPlaylist("audio"));
+  hls.on(Events.SUBTITLE_TRACK_LOADED, onPlaylist("subtitle"));
 
-  hls.on(HlsClass.Events.FRAG_LOADING, (_event: string, { frag }: FragLoadingData) => {
+  hls.on(Events.FRAG_LOADING, (_event: string, { frag }: FragLoadingData) => {
     const details = playlists.get(frag.type + frag.level);
     if (details && typeof frag.sn === "number") prefetchFrom(details, frag.sn - details.startSN);
   });
 
-  hls.on(HlsClass.Events.ERROR, (_event: string, data: ErrorData) => {
+  hls.on(Events.ERROR, (_event: string, data: ErrorData) => {
     if (stopped) return;
     if (isDecryptionFailure(data, HlsClass)) {
       // Keys are derived, so fetching the same key again cannot help: a decrypt failure means
