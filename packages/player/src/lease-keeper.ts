@@ -29,9 +29,6 @@ interface Held {
   /** Epochs of the keys to ask for with the lease ("content" for the content key); undefined once sent. */
   keys: (number | string)[] | undefined;
   lease?: LeaseInfo;
-  /** Local deadline (ms since epoch): request start + TTL, so clock skew cannot stretch it. */
-  expiry?: number;
-  timer?: ReturnType<typeof setTimeout>;
 }
 
 export interface LeaseKeeper {
@@ -79,6 +76,10 @@ export function createLeaseKeeper(
   let stopped = false;
   const delivered = new Map<string, Uint8Array>();
   const gone = (h: Held) => stopped || held !== h;
+  // The held lease's renewal, and its local deadline (ms since epoch): request start + TTL, so
+  // clock skew cannot stretch it. A lease no longer held is neither renewed nor checked.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let expiry = 0;
 
   // Sends a lease request and reads the lease the server answers.
   const leaseRequest = async (h: Held, path: string, json: unknown, retries: boolean) => {
@@ -88,9 +89,9 @@ export function createLeaseKeeper(
     const lease = parseLease(body);
     if (!gone(h)) {
       h.lease = lease;
-      h.expiry = sentAt + lease.ttlSeconds * 1000;
-      clearTimeout(h.timer);
-      h.timer = setTimeout(() => void renew(h), Math.max(1000, lease.ttlSeconds * 1000 * settings!.renewAt));
+      expiry = sentAt + lease.ttlSeconds * 1000;
+      clearTimeout(timer);
+      timer = setTimeout(() => void renew(h), Math.max(1000, lease.ttlSeconds * 1000 * settings!.renewAt));
     }
     // Keys sent with a new lease (servers that do not know `keys` send none: they are fetched).
     // After stop, nobody would take or wipe them.
@@ -132,7 +133,7 @@ export function createLeaseKeeper(
         if (playerError.code !== "KEY_SERVER_UNAVAILABLE") return end(playerError);
         // Transient: keep trying while the lease is still valid.
         const delay = backoffDelay(attempt, retry);
-        const remaining = h.expiry! - Date.now();
+        const remaining = expiry - Date.now();
         await sleep(Math.max(0, Math.min(delay, remaining)), signal).catch(() => {});
         if (delay >= remaining && !gone(h)) {
           return end(
@@ -148,7 +149,7 @@ export function createLeaseKeeper(
 
   const end = (error: BlindcastPlayerError) => {
     if (!held || stopped) return;
-    clearTimeout(held.timer);
+    clearTimeout(timer);
     stopped = true;
     events.emit("leaselost", {
       contentId: held.contentId,
@@ -196,7 +197,7 @@ export function createLeaseKeeper(
       const h = held;
       held = undefined;
       if (!h) return;
-      clearTimeout(h.timer);
+      clearTimeout(timer);
       const lease = h.lease ?? (await h.ready!.catch(() => undefined));
       if (!lease) return;
       try {
@@ -209,7 +210,7 @@ export function createLeaseKeeper(
     },
     stop() {
       stopped = true;
-      if (held) clearTimeout(held.timer);
+      clearTimeout(timer);
       for (const key of delivered.values()) key.fill(0);
       delivered.clear();
     },
