@@ -66,7 +66,7 @@ export function createPlayerWith(
   if (!HlsClass.isSupported() || !(globalThis as { crypto?: Crypto }).crypto?.subtle) {
     throw new BlindcastPlayerError(
       "MSE_UNSUPPORTED",
-      "Playback needs Media Source Extensions (iOS Safari 17.1+) and WebCrypto (https or localhost)",
+      "Needs Media Source Extensions (iOS Safari 17.1+) and WebCrypto (https or localhost)",
     );
   }
   const session = createKeySession(options);
