@@ -1,5 +1,5 @@
 import { BlindcastPlayerError } from "./errors.js";
-import type { ResolvedLeaseSettings } from "./lease-keeper.js";
+import type { ResolvedLeaseSettings } from "./lease.js";
 import { DEFAULT_RETRY, type ResolvedRetry, type RetrySettings } from "./retry.js";
 import type { TokenProvider } from "./token.js";
 

@@ -5,7 +5,7 @@ import type { PlayerEventMap } from "./events.js";
 import { createBlindcastLoader, type LoaderClass } from "./hls-loader.js";
 import { createKeySession, type KeySession } from "./key-session.js";
 import { isContentId, type KeyRef, MAX_EPOCH } from "./key-uri.js";
-import type { LeaseInfo } from "./lease-keeper.js";
+import type { LeaseInfo } from "./lease.js";
 import { invalidOptions, type KeySessionOptions } from "./options.js";
 import { keysToPrefetch } from "./prefetch.js";
 
