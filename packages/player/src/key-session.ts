@@ -125,10 +125,13 @@ export function createKeySession(options: KeySessionOptions): KeySession {
     for (let attempt = 0; !gone(h); attempt++) {
       try {
         const lease = await leaseRequest(h, "/leases/renew", { leaseId }, false);
-        if (!gone(h)) events.emit("leaserenewed", { ...lease });
+        if (!gone(h)) {
+          renewed(lease);
+          events.emit("leaserenewed", { ...lease });
+        }
         return;
       } catch (error) {
-        if (signal.aborted || gone(h)) return;
+        if (gone(h)) return; // destroyed too: destroy stops the leases first
         const playerError = asPlayerError(error);
         if (playerError.code !== "KEY_SERVER_UNAVAILABLE") return leaseEnded(playerError);
         // Transient: keep trying while the lease is still valid (a timeout under 0 fires at once).
@@ -247,12 +250,12 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   // that a seek finds it still there, the title's URL is used again at each lease renewal
   // when no key went through it since the previous one: an expired preflight is made again
   // within two renewals, not at the next seek. An empty list checks the lease and derives nothing.
-  events.on("leaserenewed", ({ contentId, leaseId }) => {
+  const renewed = ({ contentId, leaseId }: LeaseInfo) => {
     if (title === contentId && !usedSinceRenewal) {
       titleKeys({ contentId }, [], leaseId).catch(() => {});
     }
     usedSinceRenewal = false;
-  });
+  };
 
   // Keys held or being fetched, by name: concurrent requests for one key share a single fetch, and
   // a failed fetch is forgotten so a later request can try again. Never persisted anywhere.
@@ -334,7 +337,6 @@ export function createKeySession(options: KeySessionOptions): KeySession {
       const release = releaseLease();
       lifetime.abort(new Error("key session destroyed"));
       for (const bytes of fetched) bytes.fill(0);
-      fetched.length = 0;
       keys.clear();
       await release;
       events.clear();
