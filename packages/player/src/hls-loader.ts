@@ -69,7 +69,8 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
       this.keyCallbacks = null;
       this.stats.aborted = true;
       // The shared key fetch goes on (another fragment may need it); only this request ends.
-      if (this.context) callbacks.onAbort?.(this.stats, this.context, null);
+      // (load set the context along with the callbacks.)
+      callbacks.onAbort?.(this.stats, this.context!, null);
     }
 
     override destroy(): void {

@@ -35,7 +35,7 @@ export function isBlindcastKeyUri(uri: string): boolean {
 /** Parses a blindcast key URI; throws `INVALID_KEY_URI` for anything not exactly of that form. */
 export function parseKeyUri(uri: string): KeyRef {
   // KEY_URI_PREFIX, a contentId, and optionally an epoch in decimal without leading zeros.
-  const [, contentId, epoch] = /^blindcast:\/\/keys\/([^/]*)(?:\/(0|[1-9]\d{0,9}))?$/.exec(uri) ?? [];
+  const [, contentId, epoch] = /^blindcast:\/\/keys\/([^/]*)(?:\/(0|[1-9]\d*))?$/.exec(uri) ?? [];
   if (!isContentId(contentId) || Number(epoch) > MAX_EPOCH) throw invalid(uri);
   return epoch === undefined ? { contentId } : { contentId, epoch: Number(epoch) };
 }

@@ -32,7 +32,7 @@ export interface KeySessionOptions {
 
 export interface ResolvedSessionOptions {
   keyServerUrl: string;
-  getToken: TokenProvider | undefined;
+  getToken?: TokenProvider | undefined;
   leases: ResolvedLeaseSettings | undefined;
   retry: ResolvedRetry;
   prefetchKeys: number;
@@ -58,7 +58,7 @@ export function resolveSessionOptions(options: KeySessionOptions): ResolvedSessi
   checkInteger("retry.maxDelayMs", retry.maxDelayMs, 0, 300_000);
   checkInteger("retry.timeoutMs", retry.timeoutMs, 100, 300_000);
   checkInteger("prefetchKeys", prefetchKeys, 0, 16);
-  return { keyServerUrl, getToken: options.getToken, leases, retry, prefetchKeys };
+  return { ...options, keyServerUrl, leases, retry, prefetchKeys };
 }
 
 function checkInteger(name: string, value: number, min: number, max: number): void {

@@ -7,7 +7,7 @@ import { createKeySession, type KeySession } from "./key-session.js";
 import { isContentId, type KeyRef, MAX_EPOCH } from "./key-uri.js";
 import type { LeaseInfo } from "./lease.js";
 import { invalidOptions, type KeySessionOptions } from "./options.js";
-import { keysToPrefetch } from "./prefetch.js";
+import { type FragmentKeyInfo, keysToPrefetch } from "./prefetch.js";
 
 /** Options of `createPlayer`: the key session's, plus hls.js configuration passed through. */
 export interface PlayerOptions extends KeySessionOptions {
@@ -96,8 +96,13 @@ export function createPlayerWith(
   const playlists = new Map<string, LevelDetails>();
   const prefetchFrom = (details: LevelDetails, index: number) => {
     if (session.prefetchKeys === 0 || stopped) return;
-    const infos = details.fragments.map((frag) => ({ keyUri: keyUriOf(frag) }));
-    for (const ref of keysToPrefetch(infos, index, session.prefetchKeys, details.live)) session.prefetch(ref);
+    for (const ref of keysToPrefetch(
+      details.fragments.map(keyInfoOf),
+      index,
+      session.prefetchKeys,
+      details.live,
+    ))
+      session.prefetch(ref);
   };
 
   // Every rendition's playlist, as it loads and (live) each time it is refreshed: video, and the
@@ -159,7 +164,7 @@ export function createPlayerWith(
       if (typeof src !== "string" || src === "") throw invalidOptions("load needs the playlist URL");
       const { contentId, firstKey = 0 } = loadOptions;
       if (contentId !== undefined) {
-        if (!isContentId(contentId)) throw invalidOptions(`invalid contentId "${String(contentId)}"`);
+        if (!isContentId(contentId)) throw invalidOptions(`invalid contentId ${JSON.stringify(contentId)}`);
         // Before loadSource, so the lease request leaves first and runs alongside the playlists.
         // "playlist": the first key asked for, by hls.js or the prefetch, starts the lease.
         if (firstKey !== "playlist") session.start(contentId, firstKeyRef(contentId, firstKey));
@@ -200,11 +205,10 @@ function isDecryptionFailure(data: ErrorData, HlsClass: HlsConstructor): boolean
   );
 }
 
-function keyUriOf(frag: Fragment): string | undefined {
-  const keys = frag.levelkeys;
-  if (!keys) return undefined;
-  const key = keys.identity ?? Object.values(keys)[0];
-  return key?.encrypted ? key.uri : undefined;
+/** What keysToPrefetch needs of a fragment: the URI of its key, when it is encrypted. */
+function keyInfoOf({ levelkeys }: Fragment): FragmentKeyInfo {
+  const key = levelkeys && (levelkeys.identity ?? Object.values(levelkeys)[0]);
+  return { keyUri: key?.encrypted ? key.uri : undefined };
 }
 
 export type { KeySession };
