@@ -1,5 +1,5 @@
 import type { HlsConfig, Loader, LoaderCallbacks, LoaderConfiguration, LoaderContext } from "hls.js";
-import { BlindcastPlayerError } from "./errors.js";
+import type { BlindcastPlayerError } from "./errors.js";
 import type { KeySession } from "./key-session.js";
 import { isBlindcastKeyUri, parseKeyUri } from "./key-uri.js";
 
@@ -49,7 +49,8 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
         (error: unknown) => {
           if (this.keyCallbacks !== callbacks) return;
           this.keyCallbacks = null;
-          const status = (error instanceof BlindcastPlayerError && error.status) || 0;
+          // A key server's refusal carries its HTTP status.
+          const status = (error as BlindcastPlayerError)?.status || 0;
           callbacks.onError(
             { code: status, text: `${(error as Error)?.message ?? error}` },
             context,

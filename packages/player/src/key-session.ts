@@ -108,14 +108,9 @@ export function createKeySession(options: KeySessionOptions): KeySession {
       events.emit("leasecreated", { ...lease });
       return lease;
     } catch (error) {
-      if (
-        error instanceof BlindcastPlayerError &&
-        error.serverCode === "leases_disabled" &&
-        !leases!.required
-      ) {
-        return undefined;
-      }
-      if (held === h) fail(asPlayerError(error));
+      const playerError = asPlayerError(error);
+      if (playerError.serverCode === "leases_disabled" && !leases!.required) return undefined;
+      if (held === h) fail(playerError);
       throw error;
     }
   };
@@ -151,12 +146,12 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   };
 
   // The lease is lost or expired: reported as `leaselost`, then as the session's failure.
+  // Callers check that the lease is still held and not stopped.
   const leaseEnded = (error: BlindcastPlayerError) => {
-    if (!held || stopped) return;
     clearTimeout(timer);
     stopped = true;
     events.emit("leaselost", {
-      contentId: held.contentId,
+      contentId: held!.contentId,
       code: error.code,
       reason: error.reason ?? error.message,
     });
@@ -278,15 +273,14 @@ export function createKeySession(options: KeySessionOptions): KeySession {
         throw new BlindcastPlayerError("KEY_INVALID", `Key server answered no 16-byte key for ${name}`, ref);
     } catch (error) {
       keys.delete(name);
-      if (!signal.aborted) {
-        const playerError = asPlayerError(error);
-        // Refused for its lease: the lease is lost (reported as such), unless none is held (leases
-        // off here but required by the server). A refusal of a lease already replaced (for other
-        // content) ends nothing.
-        const leaseLost = /^LEASE_(LOST|EXPIRED)$/.test(playerError.code) && held && !stopped;
-        if (leaseLost && held?.lease?.leaseId === leaseId) leaseEnded(playerError);
-        if (!leaseLost && !prefetch) fail(playerError);
-      }
+      // Once destroyed, nothing is reported: leases are stopped, and fail() does nothing.
+      const playerError = asPlayerError(error);
+      // Refused for its lease: the lease is lost (reported as such), unless none is held (leases
+      // off here but required by the server). A refusal of a lease already replaced (for other
+      // content) ends nothing.
+      const leaseLost = /^LEASE_(LOST|EXPIRED)$/.test(playerError.code) && held && !stopped;
+      if (leaseLost && held?.lease?.leaseId === leaseId) leaseEnded(playerError);
+      if (!leaseLost && !prefetch) fail(playerError);
       throw error;
     }
     events.emit("keyloaded", {
