@@ -1,4 +1,4 @@
-import { BlindcastPlayerError, type PlayerErrorCode } from "./errors.js";
+import { BlindcastPlayerError } from "./errors.js";
 import type { KeyRef } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
 import type { TokenProvider } from "./token.js";
@@ -160,7 +160,23 @@ function errorFromResponse(status: number, body: Uint8Array, subject?: KeyRef): 
   const reason = typeof error === "string" ? error : undefined;
   const serverCode = typeof code === "string" ? code : undefined;
   return new BlindcastPlayerError(
-    codeFor(status, serverCode),
+    // A redirect, what the server's code says of the lease, else what the status says. Without a
+    // code, the pattern tests "undefined", which it does not match.
+    status < 400
+      ? "INVALID_RESPONSE"
+      : serverCode === "lease_expired" || status === 410
+        ? "LEASE_EXPIRED"
+        : /^lease_(not_found|forbidden|required)$/.test(serverCode!)
+          ? "LEASE_LOST"
+          : status === 401
+            ? "AUTH_FAILED"
+            : status === 403
+              ? "FORBIDDEN"
+              : status === 429
+                ? "LEASE_LIMIT"
+                : status >= 500
+                  ? "KEY_SERVER_UNAVAILABLE"
+                  : "BAD_REQUEST",
     reason
       ? `${reason} (HTTP ${status})`
       : status < 400
@@ -201,14 +217,4 @@ export function keysOf(body: Record<string, unknown>, contentId: string): Map<st
     }
   }
   return keys;
-}
-
-function codeFor(status: number, serverCode = ""): PlayerErrorCode {
-  if (status < 400) return "INVALID_RESPONSE";
-  if (serverCode === "lease_expired" || status === 410) return "LEASE_EXPIRED";
-  if (/^lease_(not_found|forbidden|required)$/.test(serverCode)) return "LEASE_LOST";
-  if (status === 401) return "AUTH_FAILED";
-  if (status === 403) return "FORBIDDEN";
-  if (status === 429) return "LEASE_LIMIT";
-  return status >= 500 ? "KEY_SERVER_UNAVAILABLE" : "BAD_REQUEST";
 }

@@ -15,18 +15,17 @@ export interface ResolvedLeaseSettings {
 }
 
 export function parseLease(body: Record<string, unknown>): LeaseInfo {
-  const value = body as Partial<Record<keyof LeaseInfo, unknown>>;
-  const expiresAt = new Date(value.expiresAt as string);
-  const { leaseId, contentId, ttlSeconds } = value;
+  const { leaseId, contentId, ttlSeconds, expiresAt } = body as Partial<Record<keyof LeaseInfo, unknown>>;
+  const expires = new Date(expiresAt as string);
   if (
     typeof leaseId !== "string" ||
     typeof contentId !== "string" ||
     !((ttlSeconds as number) > 0) ||
-    !(expiresAt.getTime() > 0)
+    !(+expires > 0)
   ) {
     throw new BlindcastPlayerError("INVALID_RESPONSE", "Key server answered a malformed lease");
   }
-  return { leaseId, contentId, expiresAt, ttlSeconds: ttlSeconds as number };
+  return { leaseId, contentId, expiresAt: expires, ttlSeconds: ttlSeconds as number };
 }
 
 export function asPlayerError(error: unknown): BlindcastPlayerError {
