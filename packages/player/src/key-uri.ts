@@ -36,7 +36,12 @@ export function isBlindcastKeyUri(uri: string): boolean {
 export function parseKeyUri(uri: string): KeyRef {
   // KEY_URI_PREFIX, a contentId, and optionally an epoch in decimal without leading zeros.
   const [, contentId, epoch] = /^blindcast:\/\/keys\/([^/]*)(?:\/(0|[1-9]\d*))?$/.exec(uri) ?? [];
-  if (!isContentId(contentId) || Number(epoch) > MAX_EPOCH) throw invalid(uri);
+  if (!isContentId(contentId) || Number(epoch) > MAX_EPOCH) {
+    throw new BlindcastPlayerError(
+      "INVALID_KEY_URI",
+      `Key URI "${uri.slice(0, 200)}" is not of the form ${KEY_URI_PREFIX}{contentId}[/{epoch}]`,
+    );
+  }
   return epoch === undefined ? { contentId } : { contentId, epoch: Number(epoch) };
 }
 
@@ -52,11 +57,4 @@ export function keyUrl(keyServerUrl: string, ref: KeyRef): string {
 /** `{contentId}` or `{contentId}/{epoch}`: the key's name, as in its URI. */
 export function keyName(ref: KeyRef): string {
   return ref.epoch === undefined ? ref.contentId : `${ref.contentId}/${ref.epoch}`;
-}
-
-function invalid(uri: string): BlindcastPlayerError {
-  return new BlindcastPlayerError(
-    "INVALID_KEY_URI",
-    `Key URI "${uri.slice(0, 200)}" is not of the form ${KEY_URI_PREFIX}{contentId}[/{epoch}]`,
-  );
 }

@@ -198,10 +198,11 @@ function firstKeyRef(contentId: string, firstKey: number | "content" | null): Ke
  * carrying its decrypter's "failed to decrypt data" error. Both mean the same to us.
  */
 function isDecryptionFailure(data: ErrorData, HlsClass: HlsConstructor): boolean {
-  if (data.details === HlsClass.ErrorDetails.FRAG_DECRYPT_ERROR) return true;
+  const { details } = data;
+  const { ErrorDetails } = HlsClass;
   return (
-    data.details === HlsClass.ErrorDetails.FRAG_PARSING_ERROR &&
-    /failed to decrypt/i.test(data.error?.message ?? "")
+    details === ErrorDetails.FRAG_DECRYPT_ERROR ||
+    (details === ErrorDetails.FRAG_PARSING_ERROR && /failed to decrypt/i.test(data.error?.message))
   );
 }
 
