@@ -1,6 +1,6 @@
 import { BlindcastPlayerError } from "./errors.js";
 import type { ResolvedLeaseSettings } from "./lease.js";
-import { DEFAULT_RETRY, type ResolvedRetry, type RetrySettings } from "./retry.js";
+import type { ResolvedRetry, RetrySettings } from "./retry.js";
 import type { TokenProvider } from "./token.js";
 
 export interface LeaseSettings {
@@ -51,7 +51,13 @@ export function resolveSessionOptions(options: KeySessionOptions): ResolvedSessi
     throw invalidOptions("getToken must be a function");
   }
   const leases = resolveLeases(options.leases);
-  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  const retry: ResolvedRetry = {
+    maxRetries: 4,
+    baseDelayMs: 300,
+    maxDelayMs: 5000,
+    timeoutMs: 10_000,
+    ...options.retry,
+  };
   const prefetchKeys = options.prefetchKeys ?? 2;
   checkInteger("retry.maxRetries", retry.maxRetries, 0, 20);
   checkInteger("retry.baseDelayMs", retry.baseDelayMs, 0, 60_000);

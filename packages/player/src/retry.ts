@@ -15,13 +15,6 @@ export interface RetrySettings {
 
 export type ResolvedRetry = Required<RetrySettings>;
 
-export const DEFAULT_RETRY: ResolvedRetry = {
-  maxRetries: 4,
-  baseDelayMs: 300,
-  maxDelayMs: 5000,
-  timeoutMs: 10_000,
-};
-
 /**
  * Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries from
  * many viewers spread out after an outage but none retries immediately.
