@@ -38,7 +38,7 @@ export function createKeyServerClient(
 ): KeyServerClient {
   // The token, asked for when first needed and shared by concurrent requests; a failed call is
   // forgotten, so the next request asks again.
-  let token: Promise<string | undefined> | undefined;
+  let token: Promise<string | null | undefined> | undefined;
   const askToken = async (refresh: boolean) => {
     let value: string | null | undefined;
     try {
@@ -51,7 +51,7 @@ export function createKeyServerClient(
       token = undefined;
       throw new BlindcastPlayerError("AUTH_FAILED", "getToken must return a string or null");
     }
-    return value ?? undefined;
+    return value; // null or undefined: no token
   };
 
   return async (path, json, leaseId, subject, keepalive = false, retries = true) => {

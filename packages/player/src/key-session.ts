@@ -116,10 +116,10 @@ export function createKeySession(options: KeySessionOptions): KeySession {
   };
 
   const renew = async (h: Held) => {
-    const leaseId = h.lease!.leaseId;
     for (let attempt = 0; !gone(h); attempt++) {
       try {
-        const lease = await leaseRequest(h, "/leases/renew", { leaseId }, false);
+        // h.lease changes only when this succeeds.
+        const lease = await leaseRequest(h, "/leases/renew", { leaseId: h.lease!.leaseId }, false);
         if (!gone(h)) {
           renewed(lease);
           events.emit("leaserenewed", { ...lease });
