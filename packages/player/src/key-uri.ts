@@ -26,7 +26,7 @@ export const isContentId = (value: unknown): value is string =>
   typeof value === "string" && /^(?!\.\.?$)[\w.~-]{1,128}$/.test(value);
 
 /** The largest epoch: 2^32 - 1. */
-export const MAX_EPOCH = 4294967295;
+export const MAX_EPOCH = 2 ** 32 - 1;
 
 export function isBlindcastKeyUri(uri: string): boolean {
   return uri.startsWith(KEY_URI_PREFIX);

@@ -95,7 +95,7 @@ export function createPlayerWith(
   // The latest playlist of each rendition, by fragment type and level (audio/subtitle track id).
   const playlists = new Map<string, LevelDetails>();
   const prefetchFrom = (details: LevelDetails, index: number) => {
-    if (session.prefetchKeys === 0 || stopped) return;
+    if (!session.prefetchKeys || stopped) return;
     for (const ref of keysToPrefetch(
       details.fragments.map(keyInfoOf),
       index,
@@ -111,12 +111,13 @@ export function createPlayerWith(
     (type: string) => (_event: string, data: { details: LevelDetails; level?: number; id?: number }) => {
       const { details } = data;
       playlists.set(type + (data.level ?? data.id), details);
-      // Where playback will start: the current position, else hls.js' live start or the start position.
+      // Where playback will start: the current position, else hls.js' live start or the start
+      // position (-1, hls.js' default, finds the first fragment as 0 does).
       const position =
         video.currentTime ||
         (details.live
           ? (hls.liveSyncPosition ?? details.edge - 3 * details.targetduration)
-          : Math.max(0, hls.config.startPosition));
+          : hls.config.startPosition);
       // None ends after it (-1): keysToPrefetch starts from the first.
       prefetchFrom(
         details,
