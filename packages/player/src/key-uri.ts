@@ -36,13 +36,14 @@ export function isBlindcastKeyUri(uri: string): boolean {
 export function parseKeyUri(uri: string): KeyRef {
   // KEY_URI_PREFIX, a contentId, and optionally an epoch in decimal without leading zeros.
   const [, contentId, epoch] = /^blindcast:\/\/keys\/([^/]*)(?:\/(0|[1-9]\d*))?$/.exec(uri) ?? [];
-  if (!isContentId(contentId) || Number(epoch) > MAX_EPOCH) {
+  // Without an epoch, +undefined is NaN: never past MAX_EPOCH.
+  if (!isContentId(contentId) || +(epoch as string) > MAX_EPOCH) {
     throw new BlindcastPlayerError(
       "INVALID_KEY_URI",
       `Key URI "${uri.slice(0, 200)}" is not of the form ${KEY_URI_PREFIX}{contentId}[/{epoch}]`,
     );
   }
-  return epoch === undefined ? { contentId } : { contentId, epoch: Number(epoch) };
+  return epoch === undefined ? { contentId } : { contentId, epoch: +epoch };
 }
 
 export function formatKeyUri(ref: KeyRef): string {
