@@ -57,7 +57,8 @@ export class BlindcastPlayerError extends Error {
   declare fatal: boolean;
 
   constructor(code: PlayerErrorCode, message: string, details: PlayerErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    // Error reads only `cause` from its options: the details carry it.
+    super(message, details);
     const { cause: _, ...fields } = details;
     Object.assign(this, fields, { name: "BlindcastPlayerError", code, fatal: details.fatal ?? true });
   }

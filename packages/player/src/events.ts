@@ -1,5 +1,5 @@
 import type { BlindcastPlayerError, PlayerErrorCode } from "./errors.js";
-import type { LeaseInfo } from "./lease-keeper.js";
+import type { LeaseInfo } from "./lease.js";
 
 /** A key arrived from the key server (each key once per player). Never carries the key bytes. */
 export interface KeyLoadedEvent {

@@ -1,5 +1,5 @@
 import type { HlsConfig, Loader, LoaderCallbacks, LoaderConfiguration, LoaderContext } from "hls.js";
-import { BlindcastPlayerError } from "./errors.js";
+import type { BlindcastPlayerError } from "./errors.js";
 import type { KeySession } from "./key-session.js";
 import { isBlindcastKeyUri, parseKeyUri } from "./key-uri.js";
 
@@ -49,9 +49,10 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
         (error: unknown) => {
           if (this.keyCallbacks !== callbacks) return;
           this.keyCallbacks = null;
-          const status = (error instanceof BlindcastPlayerError && error.status) || 0;
+          // A key server's refusal carries its HTTP status.
+          const status = (error as BlindcastPlayerError)?.status || 0;
           callbacks.onError(
-            { code: status, text: String((error as Error)?.message ?? error) },
+            { code: status, text: `${(error as Error)?.message ?? error}` },
             context,
             null,
             stats,
@@ -69,7 +70,8 @@ export function createBlindcastLoader(session: KeySession, Base: LoaderClass): L
       this.keyCallbacks = null;
       this.stats.aborted = true;
       // The shared key fetch goes on (another fragment may need it); only this request ends.
-      if (this.context) callbacks.onAbort?.(this.stats, this.context, null);
+      // (load set the context along with the callbacks.)
+      callbacks.onAbort?.(this.stats, this.context!, null);
     }
 
     override destroy(): void {

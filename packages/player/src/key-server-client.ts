@@ -1,32 +1,25 @@
-import { BlindcastPlayerError, type PlayerErrorCode } from "./errors.js";
+import { BlindcastPlayerError } from "./errors.js";
+import type { KeyRef } from "./key-uri.js";
 import { backoffDelay, type ResolvedRetry, sleep } from "./retry.js";
-import type { TokenCache } from "./token.js";
-
-export interface KeyServerRequest {
-  method: "POST" | "DELETE";
-  /** Appended to keyServerUrl, starting with "/". */
-  path: string;
-  json?: unknown;
-  leaseId?: string | undefined;
-  /**
-   * Survive page unload and the player's own destruction: the lease release that `destroy`
-   * sends.
-   */
-  keepalive?: boolean;
-  /** Retry 5xx/network failures with backoff (default true). */
-  retry?: boolean;
-  /** The most bytes a successful answer may have; the body is read only that far. */
-  maxBytes: number;
-  /** What the request was for, carried into errors. */
-  subject?: { contentId?: string | undefined; epoch?: number | undefined };
-}
+import type { TokenProvider } from "./token.js";
 
 /**
- * Sends a request and resolves with the body of its successful answer. A body longer than
- * `maxBytes` is read only a little past it (the rest is never downloaded), so the caller sees
- * it is too long without holding it.
+ * Sends `POST {keyServerUrl}{path}` with `json`, or without `json` a `DELETE`, and resolves with
+ * the body of its successful answer. A POST's answer is JSON, read only a little past
+ * `JSON_LIMIT` (the rest is never downloaded), so the caller sees it is too long without holding
+ * it; a DELETE's is not read. `leaseId` goes in the lease header; `subject`, what the request was
+ * for, is carried into errors. `keepalive` requests survive page unload and the player's own
+ * destruction (the lease release that `destroy` sends); 5xx and network failures are retried
+ * with backoff unless `retries` is false.
  */
-export type KeyServerClient = (req: KeyServerRequest) => Promise<Uint8Array>;
+export type KeyServerClient = (
+  path: string,
+  json: unknown,
+  leaseId?: string,
+  subject?: KeyRef,
+  keepalive?: boolean,
+  retries?: boolean,
+) => Promise<Uint8Array>;
 
 /** Error answers are read this far for their reason; lease answers may be this long. */
 export const JSON_LIMIT = 16_384;
@@ -39,96 +32,102 @@ export const JSON_LIMIT = 16_384;
  */
 export function createKeyServerClient(
   keyServerUrl: string,
-  tokens: TokenCache,
+  getToken: TokenProvider | undefined,
   retry: ResolvedRetry,
   signal: AbortSignal,
 ): KeyServerClient {
-  // One deadline for the whole answer, body included: a server that stalls mid-body fails too.
-  const exchange = async (url: string, init: RequestInit, maxBytes: number) => {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal.reason);
-    if (!init.keepalive) {
-      // Nothing leaves once the session is destroyed (a lease or token that arrives late).
-      signal.throwIfAborted();
-      signal.addEventListener("abort", onAbort, { once: true });
-    }
-    const timer = setTimeout(
-      () => controller.abort(new Error(`no complete answer within ${retry.timeoutMs} ms`)),
-      retry.timeoutMs,
-    );
+  // The token, asked for when first needed and shared by concurrent requests; a failed call is
+  // forgotten, so the next request asks again.
+  let token: Promise<string | null | undefined> | undefined;
+  const askToken = async (refresh: boolean) => {
+    let value: string | null | undefined;
     try {
-      const response = await fetch(url, { ...init, signal: controller.signal });
-      return { response, body: await readBody(response, response.ok ? maxBytes : JSON_LIMIT) };
+      value = await getToken?.({ refresh });
     } catch (error) {
-      throw controller.signal.aborted && !signal.aborted ? controller.signal.reason : error;
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-      // Drops whatever of the body was left unread.
-      controller.abort();
+      token = undefined;
+      throw new BlindcastPlayerError("AUTH_FAILED", "getToken failed", { cause: error });
     }
+    if (value != null && typeof value !== "string") {
+      token = undefined;
+      throw new BlindcastPlayerError("AUTH_FAILED", "getToken must return a string or null");
+    }
+    return value; // null or undefined: no token
   };
 
-  return async (req) => {
+  return async (path, json, leaseId, subject, keepalive = false, retries = true) => {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
-      const tokenPromise = tokens.get();
-      const token = await tokenPromise;
+      token ??= askToken(false);
+      const tokenPromise = token;
+      const bearer = await tokenPromise;
       const headers: Record<string, string> = {};
-      if (token) headers.authorization = `Bearer ${token}`;
-      if (req.leaseId) headers["x-blindcast-lease"] = req.leaseId;
-      if (req.json !== undefined) headers["content-type"] = "application/json";
+      if (bearer) headers.authorization = `Bearer ${bearer}`;
+      if (leaseId) headers["x-blindcast-lease"] = leaseId;
+      if (json !== undefined) headers["content-type"] = "application/json";
 
-      let answer: { response: Response; body: Uint8Array } | undefined;
+      // One deadline for the whole answer, body included: a server that stalls mid-body fails too.
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(signal.reason);
+      const timer = setTimeout(
+        () => controller.abort(new Error(`no complete answer within ${retry.timeoutMs} ms`)),
+        retry.timeoutMs,
+      );
+      let response: Response | undefined;
+      let body: Uint8Array | undefined;
       let failure: unknown;
       try {
-        answer = await exchange(
-          `${keyServerUrl}${req.path}`,
-          {
-            method: req.method,
-            headers,
-            body: req.json === undefined ? undefined : JSON.stringify(req.json),
-            keepalive: req.keepalive ?? false,
-            credentials: "omit",
-            // The default cache mode, not "no-store": Chromium neither reads nor keeps a CORS
-            // preflight for a request that bypasses the HTTP cache, so every key request would
-            // pay one. Nothing here is ever served from the cache: requests are POST and DELETE,
-            // and every answer says Cache-Control: no-store.
-            redirect: "manual",
-          },
-          req.maxBytes,
-        );
+        if (!keepalive) {
+          // Nothing leaves once the session is destroyed (a lease or token that arrives late).
+          signal.throwIfAborted();
+          signal.addEventListener("abort", onAbort, { once: true });
+        }
+        response = await fetch(keyServerUrl + path, {
+          method: json === undefined ? "DELETE" : "POST",
+          headers,
+          body: JSON.stringify(json),
+          keepalive,
+          credentials: "omit",
+          // The default cache mode, not "no-store": Chromium neither reads nor keeps a CORS
+          // preflight for a request that bypasses the HTTP cache, so every key request would
+          // pay one. Nothing here is ever served from the cache: requests are POST and DELETE,
+          // and every answer says Cache-Control: no-store.
+          redirect: "manual",
+          signal: controller.signal,
+        });
+        body = await readBody(response, json === undefined && response.ok ? 0 : JSON_LIMIT);
       } catch (error) {
-        if (signal.aborted && !req.keepalive) throw error;
-        failure = error;
+        if (signal.aborted && !keepalive) throw error;
+        failure = controller.signal.aborted && !signal.aborted ? controller.signal.reason : error;
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        // Drops whatever of the body was left unread.
+        controller.abort();
       }
 
+      let error: BlindcastPlayerError;
       let retryAfterMs = 0;
-      if (answer) {
-        const { response, body } = answer;
-        if (response.ok) return body;
-        if (response.status === 401 && tokens.hasProvider && !refreshed) {
+      if (body) {
+        const { ok, status, headers } = response!;
+        if (ok) return body;
+        if (status === 401 && getToken && !refreshed) {
           refreshed = true;
           attempt--;
-          await tokens.refresh(tokenPromise);
+          // A fresh token, unless another request's 401 already asked for one.
+          if (token === tokenPromise || !token) token = askToken(true);
           continue;
         }
+        error = errorFromResponse(status, body, subject);
         // A redirect (a 3xx, or status 0 where browsers hide it) is neither ok nor transient.
-        const transient = response.status >= 500 || response.status === 408;
-        if (!transient || req.retry === false || attempt >= retry.maxRetries) {
-          throw errorFromResponse(response.status, body, req);
-        }
-        retryAfterMs = Number(response.headers.get("retry-after")) * 1000 || 0;
-      } else if (req.retry === false || attempt >= retry.maxRetries) {
-        throw new BlindcastPlayerError(
-          "KEY_SERVER_UNAVAILABLE",
-          `Key server unreachable (${String(failure)})`,
-          {
-            ...req.subject,
-            cause: failure,
-          },
-        );
+        if (status < 500 && status !== 408) throw error;
+        retryAfterMs = Number(headers.get("retry-after")) * 1000 || 0;
+      } else {
+        error = new BlindcastPlayerError("KEY_SERVER_UNAVAILABLE", `Key server unreachable (${failure})`, {
+          ...subject,
+          cause: failure,
+        });
       }
+      if (!retries || attempt >= retry.maxRetries) throw error;
       await sleep(Math.min(Math.max(backoffDelay(attempt, retry), retryAfterMs), retry.maxDelayMs), signal);
     }
   };
@@ -156,22 +155,34 @@ async function readBody(response: Response, limit: number): Promise<Uint8Array> 
 }
 
 /** Maps a key server refusal to a typed error, keeping the server's reason and code. */
-function errorFromResponse(
-  status: number,
-  body: Uint8Array,
-  req: Pick<KeyServerRequest, "subject">,
-): BlindcastPlayerError {
+function errorFromResponse(status: number, body: Uint8Array, subject?: KeyRef): BlindcastPlayerError {
   const { error, code } = parseJson(body);
   const reason = typeof error === "string" ? error : undefined;
   const serverCode = typeof code === "string" ? code : undefined;
   return new BlindcastPlayerError(
-    codeFor(status, serverCode),
+    // A redirect, what the server's code says of the lease, else what the status says. Without a
+    // code, the pattern tests "undefined", which it does not match.
+    status < 400
+      ? "INVALID_RESPONSE"
+      : serverCode === "lease_expired" || status === 410
+        ? "LEASE_EXPIRED"
+        : /^lease_(not_found|forbidden|required)$/.test(serverCode!)
+          ? "LEASE_LOST"
+          : status === 401
+            ? "AUTH_FAILED"
+            : status === 403
+              ? "FORBIDDEN"
+              : status === 429
+                ? "LEASE_LIMIT"
+                : status >= 500
+                  ? "KEY_SERVER_UNAVAILABLE"
+                  : "BAD_REQUEST",
     reason
       ? `${reason} (HTTP ${status})`
       : status < 400
         ? `Key server redirected (HTTP ${status || "3xx"}), not followed: keyServerUrl must be the final URL`
         : `Key server answered HTTP ${status}`,
-    { status, serverCode, reason, ...req.subject },
+    { status, serverCode, reason, ...subject },
   );
 }
 
@@ -206,14 +217,4 @@ export function keysOf(body: Record<string, unknown>, contentId: string): Map<st
     }
   }
   return keys;
-}
-
-function codeFor(status: number, serverCode = ""): PlayerErrorCode {
-  if (status < 400) return "INVALID_RESPONSE";
-  if (serverCode === "lease_expired" || status === 410) return "LEASE_EXPIRED";
-  if (/^lease_(not_found|forbidden|required)$/.test(serverCode)) return "LEASE_LOST";
-  if (status === 401) return "AUTH_FAILED";
-  if (status === 403) return "FORBIDDEN";
-  if (status === 429) return "LEASE_LIMIT";
-  return status >= 500 ? "KEY_SERVER_UNAVAILABLE" : "BAD_REQUEST";
 }

@@ -18,13 +18,15 @@ export interface KeyRef {
   epoch?: number | undefined;
 }
 
-const CONTENT_ID = /^[A-Za-z0-9._~-]{1,128}$/;
-
-/** Whether a string is a contentId the key derivation contract accepts. */
+/**
+ * Whether a string is a contentId the key derivation contract accepts: 1 to 128 of
+ * `A-Z a-z 0-9 . _ ~ -`, and not `.` or `..`.
+ */
 export const isContentId = (value: unknown): value is string =>
-  typeof value === "string" && CONTENT_ID.test(value) && value !== "." && value !== "..";
-const EPOCH = /^(0|[1-9][0-9]{0,9})$/;
-const MAX_EPOCH = 4294967295;
+  typeof value === "string" && /^(?!\.\.?$)[\w.~-]{1,128}$/.test(value);
+
+/** The largest epoch: 2^32 - 1. */
+export const MAX_EPOCH = 2 ** 32 - 1;
 
 export function isBlindcastKeyUri(uri: string): boolean {
   return uri.startsWith(KEY_URI_PREFIX);
@@ -32,35 +34,28 @@ export function isBlindcastKeyUri(uri: string): boolean {
 
 /** Parses a blindcast key URI; throws `INVALID_KEY_URI` for anything not exactly of that form. */
 export function parseKeyUri(uri: string): KeyRef {
-  if (!isBlindcastKeyUri(uri)) throw invalid(uri);
-  const parts = uri.slice(KEY_URI_PREFIX.length).split("/");
-  const [contentId, epochText] = parts;
-  if (parts.length > 2 || !isContentId(contentId)) throw invalid(uri);
-  if (epochText === undefined) return { contentId };
-  if (!EPOCH.test(epochText) || Number(epochText) > MAX_EPOCH) throw invalid(uri);
-  return { contentId, epoch: Number(epochText) };
+  // KEY_URI_PREFIX, a contentId, and optionally an epoch in decimal without leading zeros.
+  const [, contentId, epoch] = /^blindcast:\/\/keys\/([^/]*)(?:\/(0|[1-9]\d*))?$/.exec(uri) ?? [];
+  // Without an epoch, +undefined is NaN: never past MAX_EPOCH.
+  if (!isContentId(contentId) || +(epoch as string) > MAX_EPOCH) {
+    throw new BlindcastPlayerError(
+      "INVALID_KEY_URI",
+      `Key URI "${uri.slice(0, 200)}" is not of the form ${KEY_URI_PREFIX}{contentId}[/{epoch}]`,
+    );
+  }
+  return epoch === undefined ? { contentId } : { contentId, epoch: +epoch };
 }
 
 export function formatKeyUri(ref: KeyRef): string {
-  return ref.epoch === undefined
-    ? `${KEY_URI_PREFIX}${ref.contentId}`
-    : `${KEY_URI_PREFIX}${ref.contentId}/${ref.epoch}`;
+  return KEY_URI_PREFIX + keyName(ref);
 }
 
 /** Where a key lives on a key server whose base URL is `keyServerUrl` (…/keys). */
 export function keyUrl(keyServerUrl: string, ref: KeyRef): string {
-  return ref.epoch === undefined
-    ? `${keyServerUrl}/${ref.contentId}`
-    : `${keyServerUrl}/${ref.contentId}/${ref.epoch}`;
+  return `${keyServerUrl}/${keyName(ref)}`;
 }
 
+/** `{contentId}` or `{contentId}/{epoch}`: the key's name, as in its URI. */
 export function keyName(ref: KeyRef): string {
   return ref.epoch === undefined ? ref.contentId : `${ref.contentId}/${ref.epoch}`;
-}
-
-function invalid(uri: string): BlindcastPlayerError {
-  return new BlindcastPlayerError(
-    "INVALID_KEY_URI",
-    `Key URI "${uri.slice(0, 200)}" is not of the form blindcast://keys/{contentId}[/{epoch}]`,
-  );
 }

@@ -1,6 +1,6 @@
 import { BlindcastPlayerError } from "./errors.js";
-import type { ResolvedLeaseSettings } from "./lease-keeper.js";
-import { DEFAULT_RETRY, type ResolvedRetry, type RetrySettings } from "./retry.js";
+import type { ResolvedLeaseSettings } from "./lease.js";
+import type { ResolvedRetry, RetrySettings } from "./retry.js";
 import type { TokenProvider } from "./token.js";
 
 export interface LeaseSettings {
@@ -32,8 +32,8 @@ export interface KeySessionOptions {
 
 export interface ResolvedSessionOptions {
   keyServerUrl: string;
-  getToken: TokenProvider | undefined;
-  leases: ResolvedLeaseSettings;
+  getToken?: TokenProvider | undefined;
+  leases: ResolvedLeaseSettings | undefined;
   retry: ResolvedRetry;
   prefetchKeys: number;
 }
@@ -51,14 +51,20 @@ export function resolveSessionOptions(options: KeySessionOptions): ResolvedSessi
     throw invalidOptions("getToken must be a function");
   }
   const leases = resolveLeases(options.leases);
-  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  const retry: ResolvedRetry = {
+    maxRetries: 4,
+    baseDelayMs: 300,
+    maxDelayMs: 5000,
+    timeoutMs: 10_000,
+    ...options.retry,
+  };
+  const prefetchKeys = options.prefetchKeys ?? 2;
   checkInteger("retry.maxRetries", retry.maxRetries, 0, 20);
   checkInteger("retry.baseDelayMs", retry.baseDelayMs, 0, 60_000);
   checkInteger("retry.maxDelayMs", retry.maxDelayMs, 0, 300_000);
   checkInteger("retry.timeoutMs", retry.timeoutMs, 100, 300_000);
-  const prefetchKeys = options.prefetchKeys ?? 2;
   checkInteger("prefetchKeys", prefetchKeys, 0, 16);
-  return { keyServerUrl, getToken: options.getToken, leases, retry, prefetchKeys };
+  return { ...options, keyServerUrl, leases, retry, prefetchKeys };
 }
 
 function checkInteger(name: string, value: number, min: number, max: number): void {
@@ -68,33 +74,26 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
 }
 
 function resolveKeyServerUrl(value: unknown): string {
-  let url: URL | undefined;
   try {
-    url = new URL(value as string, (globalThis as { location?: { href?: string } }).location?.href);
+    const url = new URL(value as string, (globalThis as { location?: { href?: string } }).location?.href);
+    if (value && typeof value === "string" && /^https?:$/.test(url.protocol) && !url.search && !url.hash) {
+      return url.href.replace(/\/+$/, "");
+    }
   } catch {
     // Reported below, with what a valid value looks like.
   }
-  if (
-    typeof value !== "string" ||
-    !value ||
-    !url ||
-    !/^https?:$/.test(url.protocol) ||
-    url.search ||
-    url.hash
-  ) {
-    throw invalidOptions(
-      `keyServerUrl must be an http(s) URL without query or fragment (got ${JSON.stringify(value)})`,
-    );
-  }
-  return url.href.replace(/\/+$/, "");
+  throw invalidOptions(
+    `keyServerUrl must be an http(s) URL without query or fragment (got ${JSON.stringify(value)})`,
+  );
 }
 
-function resolveLeases(value: KeySessionOptions["leases"]): ResolvedLeaseSettings {
+/** Lease settings, or undefined when leases are off. */
+function resolveLeases(value: KeySessionOptions["leases"]): ResolvedLeaseSettings | undefined {
   if (value === undefined || typeof value === "boolean")
-    return { enabled: value !== false, required: false, renewAt: 0.5 };
+    return value === false ? undefined : { required: false, renewAt: 0.5 };
   const renewAt = value?.renewAt ?? 0.5;
   if (typeof value !== "object" || !(renewAt >= 0.1 && renewAt <= 0.9)) {
-    throw invalidOptions("leases must be a boolean or { required?, renewAt? } with renewAt from 0.1 to 0.9");
+    throw invalidOptions("leases must be a boolean or { required?, renewAt: 0.1 to 0.9 }");
   }
-  return { enabled: true, required: value.required === true, renewAt };
+  return { required: value.required === true, renewAt };
 }

@@ -4,10 +4,10 @@ import { BlindcastPlayerError } from "./errors.js";
 import type { PlayerEventMap } from "./events.js";
 import { createBlindcastLoader, type LoaderClass } from "./hls-loader.js";
 import { createKeySession, type KeySession } from "./key-session.js";
-import { isContentId, type KeyRef } from "./key-uri.js";
-import type { LeaseInfo } from "./lease-keeper.js";
+import { isContentId, type KeyRef, MAX_EPOCH } from "./key-uri.js";
+import type { LeaseInfo } from "./lease.js";
 import { invalidOptions, type KeySessionOptions } from "./options.js";
-import { keysToPrefetch } from "./prefetch.js";
+import { type FragmentKeyInfo, keysToPrefetch } from "./prefetch.js";
 
 /** Options of `createPlayer`: the key session's, plus hls.js configuration passed through. */
 export interface PlayerOptions extends KeySessionOptions {
@@ -59,26 +59,21 @@ export function createPlayerWith(
   video: HTMLVideoElement,
   options: PlayerOptions,
 ): BlindcastPlayer {
-  if (
-    typeof video !== "object" ||
-    video === null ||
-    typeof (video as { canPlayType?: unknown }).canPlayType !== "function"
-  ) {
+  if (typeof (video as { canPlayType?: unknown } | null)?.canPlayType !== "function") {
     throw invalidOptions("createPlayer needs a <video> element");
   }
   // Native HLS (Safari without MSE) would fetch keys itself, without the token or lease.
   if (!HlsClass.isSupported() || !(globalThis as { crypto?: Crypto }).crypto?.subtle) {
     throw new BlindcastPlayerError(
       "MSE_UNSUPPORTED",
-      "Playback needs Media Source Extensions (iOS Safari 17.1+) and WebCrypto (a page on https or localhost)",
+      "Needs Media Source Extensions (iOS Safari 17.1+) and WebCrypto (https or localhost)",
     );
   }
   const session = createKeySession(options);
 
-  const userConfig = options.hlsConfig ?? {};
-  const baseLoader = (userConfig.loader ?? HlsClass.DefaultConfig.loader) as LoaderClass;
+  const baseLoader = (options.hlsConfig?.loader ?? HlsClass.DefaultConfig.loader) as LoaderClass;
   const hls = new HlsClass({
-    ...userConfig,
+    ...options.hlsConfig,
     loader: createBlindcastLoader(session, baseLoader) as HlsConfig["loader"],
     enableSoftwareAES: false,
   });
@@ -99,10 +94,15 @@ export function createPlayerWith(
 
   // The latest playlist of each rendition, by fragment type and level (audio/subtitle track id).
   const playlists = new Map<string, LevelDetails>();
-  const prefetchFrom = (details: LevelDetails | undefined, index: number) => {
-    if (session.prefetchKeys === 0 || stopped || !details) return;
-    const infos = details.fragments.map((frag) => ({ keyUri: keyUriOf(frag) }));
-    for (const ref of keysToPrefetch(infos, index, session.prefetchKeys, details.live)) session.prefetch(ref);
+  const prefetchFrom = (details: LevelDetails, index: number) => {
+    if (!session.prefetchKeys || stopped) return;
+    for (const ref of keysToPrefetch(
+      details.fragments.map(keyInfoOf),
+      index,
+      session.prefetchKeys,
+      details.live,
+    ))
+      session.prefetch(ref);
   };
 
   // Every rendition's playlist, as it loads and (live) each time it is refreshed: video, and the
@@ -111,30 +111,30 @@ export function createPlayerWith(
     (type: string) => (_event: string, data: { details: LevelDetails; level?: number; id?: number }) => {
       const { details } = data;
       playlists.set(type + (data.level ?? data.id), details);
-      // Where playback will start: the current position, else hls.js' live start or the start position.
+      // Where playback will start: the current position, else hls.js' live start or the start
+      // position (-1, hls.js' default, finds the first fragment as 0 does).
       const position =
         video.currentTime ||
         (details.live
           ? (hls.liveSyncPosition ?? details.edge - 3 * details.targetduration)
-          : Math.max(0, hls.config.startPosition));
+          : hls.config.startPosition);
+      // None ends after it (-1): keysToPrefetch starts from the first.
       prefetchFrom(
         details,
-        Math.max(
-          0,
-          details.fragments.findIndex((frag) => frag.end > position),
-        ),
+        details.fragments.findIndex((frag) => frag.end > position),
       );
     };
-  hls.on(HlsClass.Events.LEVEL_LOADED, onPlaylist("main"));
-  hls.on(HlsClass.Events.AUDIO_TRACK_LOADED, onPlaylist("audio"));
-  hls.on(HlsClass.Events.SUBTITLE_TRACK_LOADED, onPlaylist("subtitle"));
+  const { Events } = HlsClass;
+  hls.on(Events.LEVEL_LOADED, onPlaylist("main"));
+  hls.on(Events.AUDIO_TRACK_LOADED, onPlaylist("audio"));
+  hls.on(Events.SUBTITLE_TRACK_LOADED, onPlaylist("subtitle"));
 
-  hls.on(HlsClass.Events.FRAG_LOADING, (_event: string, { frag }: FragLoadingData) => {
+  hls.on(Events.FRAG_LOADING, (_event: string, { frag }: FragLoadingData) => {
     const details = playlists.get(frag.type + frag.level);
     if (details && typeof frag.sn === "number") prefetchFrom(details, frag.sn - details.startSN);
   });
 
-  hls.on(HlsClass.Events.ERROR, (_event: string, data: ErrorData) => {
+  hls.on(Events.ERROR, (_event: string, data: ErrorData) => {
     if (stopped) return;
     if (isDecryptionFailure(data, HlsClass)) {
       // Keys are derived, so fetching the same key again cannot help: a decrypt failure means
@@ -161,11 +161,11 @@ export function createPlayerWith(
       return session.lease;
     },
     load(src, loadOptions = {}) {
-      if (destroyed) throw invalidOptions("this player was destroyed; create a new one");
+      if (destroyed) throw invalidOptions("this player was destroyed");
       if (typeof src !== "string" || src === "") throw invalidOptions("load needs the playlist URL");
       const { contentId, firstKey = 0 } = loadOptions;
       if (contentId !== undefined) {
-        if (!isContentId(contentId)) throw invalidOptions(`invalid contentId "${String(contentId)}"`);
+        if (!isContentId(contentId)) throw invalidOptions(`invalid contentId ${JSON.stringify(contentId)}`);
         // Before loadSource, so the lease request leaves first and runs alongside the playlists.
         // "playlist": the first key asked for, by hls.js or the prefetch, starts the lease.
         if (firstKey !== "playlist") session.start(contentId, firstKeyRef(contentId, firstKey));
@@ -187,7 +187,7 @@ export function createPlayerWith(
 function firstKeyRef(contentId: string, firstKey: number | "content" | null): KeyRef | undefined {
   if (firstKey === null) return undefined;
   if (firstKey === "content") return { contentId };
-  if (typeof firstKey !== "number" || !Number.isInteger(firstKey) || firstKey < 0 || firstKey > 4294967295) {
+  if (!Number.isInteger(firstKey) || firstKey < 0 || firstKey > MAX_EPOCH) {
     throw invalidOptions('firstKey must be an epoch, "content", "playlist" or null');
   }
   return { contentId, epoch: firstKey };
@@ -199,18 +199,18 @@ function firstKeyRef(contentId: string, firstKey: number | "content" | null): Ke
  * carrying its decrypter's "failed to decrypt data" error. Both mean the same to us.
  */
 function isDecryptionFailure(data: ErrorData, HlsClass: HlsConstructor): boolean {
-  if (data.details === HlsClass.ErrorDetails.FRAG_DECRYPT_ERROR) return true;
+  const { details } = data;
+  const { ErrorDetails } = HlsClass;
   return (
-    data.details === HlsClass.ErrorDetails.FRAG_PARSING_ERROR &&
-    /failed to decrypt/i.test(data.error?.message ?? "")
+    details === ErrorDetails.FRAG_DECRYPT_ERROR ||
+    (details === ErrorDetails.FRAG_PARSING_ERROR && /failed to decrypt/i.test(data.error?.message))
   );
 }
 
-function keyUriOf(frag: Fragment): string | undefined {
-  const keys = frag.levelkeys;
-  if (!keys) return undefined;
-  const key = keys.identity ?? Object.values(keys)[0];
-  return key?.encrypted ? key.uri : undefined;
+/** What keysToPrefetch needs of a fragment: the URI of its key, when it is encrypted. */
+function keyInfoOf({ levelkeys }: Fragment): FragmentKeyInfo {
+  const key = levelkeys && (levelkeys.identity ?? Object.values(levelkeys)[0]);
+  return { keyUri: key?.encrypted ? key.uri : undefined };
 }
 
 export type { KeySession };

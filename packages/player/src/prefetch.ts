@@ -18,7 +18,7 @@ export function keysToPrefetch(
   fragments: readonly FragmentKeyInfo[],
   fromIndex: number,
   ahead: number,
-  live = false,
+  live?: boolean,
 ): KeyRef[] {
   const seen = new Set<string>();
   const refs: KeyRef[] = [];
@@ -31,12 +31,12 @@ export function keysToPrefetch(
       // A malformed URI is reported when hls.js requests that key; prefetch skips it.
     }
   };
-  for (let i = Math.max(0, fromIndex); i < fragments.length && seen.size < ahead + 1; i++) {
-    add(fragments[i]?.keyUri);
+  for (let i = Math.max(0, fromIndex); i < fragments.length && seen.size <= ahead; i++) {
+    add(fragments[i]!.keyUri);
   }
   if (live) {
-    add(fragments[fragments.length - 1]?.keyUri);
-    const last = refs[refs.length - 1];
+    add(fragments.at(-1)?.keyUri);
+    const last = refs.at(-1);
     if (last?.epoch !== undefined) add(formatKeyUri({ ...last, epoch: last.epoch + 1 }));
   }
   return refs;

@@ -11,7 +11,7 @@ export {
   keyUrl,
   parseKeyUri,
 } from "./key-uri.js";
-export type { LeaseInfo } from "./lease-keeper.js";
+export type { LeaseInfo } from "./lease.js";
 export type { KeySessionOptions, LeaseSettings } from "./options.js";
 export type { BlindcastPlayer, HlsConstructor, LoadOptions, PlayerOptions } from "./player.js";
 export { type FragmentKeyInfo, keysToPrefetch } from "./prefetch.js";

@@ -15,38 +15,27 @@ export interface RetrySettings {
 
 export type ResolvedRetry = Required<RetrySettings>;
 
-export const DEFAULT_RETRY: ResolvedRetry = {
-  maxRetries: 4,
-  baseDelayMs: 300,
-  maxDelayMs: 5000,
-  timeoutMs: 10_000,
-};
-
 /**
  * Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries from
  * many viewers spread out after an outage but none retries immediately.
  */
-export function backoffDelay(
-  attempt: number,
-  retry: ResolvedRetry,
-  random: () => number = Math.random,
-): number {
+export function backoffDelay(attempt: number, retry: ResolvedRetry): number {
   const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
-  return ceiling / 2 + random() * (ceiling / 2);
+  return (ceiling / 2) * (1 + Math.random());
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason when aborted first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    signal.throwIfAborted();
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      signal.removeEventListener("abort", onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal?.reason);
+      reject(signal.reason);
     };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }
