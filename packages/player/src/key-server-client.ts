@@ -39,19 +39,25 @@ export function createKeyServerClient(
   // The token, asked for when first needed and shared by concurrent requests; a failed call is
   // forgotten, so the next request asks again.
   let token: Promise<string | null | undefined> | undefined;
-  const askToken = async (refresh: boolean) => {
-    let value: string | null | undefined;
-    try {
-      value = await getToken?.({ refresh });
-    } catch (error) {
-      token = undefined;
-      throw new BlindcastPlayerError("AUTH_FAILED", "getToken failed", { cause: error });
-    }
-    if (value != null && typeof value !== "string") {
-      token = undefined;
-      throw new BlindcastPlayerError("AUTH_FAILED", "getToken must return a string or null");
-    }
-    return value; // null or undefined: no token
+  const askToken = (refresh: boolean) => {
+    const asked = (async () => {
+      let value: string | null | undefined;
+      try {
+        value = await getToken?.({ refresh });
+      } catch (error) {
+        throw new BlindcastPlayerError("AUTH_FAILED", "getToken failed", { cause: error });
+      }
+      if (value != null && typeof value !== "string") {
+        throw new BlindcastPlayerError("AUTH_FAILED", "getToken must return a string or null");
+      }
+      return value; // null or undefined: no token
+    })();
+    // Forgotten once it has failed, and only if still the current one: cleared inside the call, a
+    // getToken that threw at once was cleared before the caller stored it, and stayed for good.
+    asked.catch(() => {
+      if (token === asked) token = undefined;
+    });
+    return asked;
   };
 
   return async (path, json, leaseId, subject, keepalive = false, retries = true) => {
@@ -174,7 +180,7 @@ function errorFromResponse(status: number, body: Uint8Array, subject?: KeyRef): 
               ? "FORBIDDEN"
               : status === 429
                 ? "LEASE_LIMIT"
-                : status >= 500
+                : status >= 500 || status === 408
                   ? "KEY_SERVER_UNAVAILABLE"
                   : "BAD_REQUEST",
     reason

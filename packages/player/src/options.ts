@@ -92,7 +92,7 @@ function resolveLeases(value: KeySessionOptions["leases"]): ResolvedLeaseSetting
   if (value === undefined || typeof value === "boolean")
     return value === false ? undefined : { required: false, renewAt: 0.5 };
   const renewAt = value?.renewAt ?? 0.5;
-  if (typeof value !== "object" || !(renewAt >= 0.1 && renewAt <= 0.9)) {
+  if (!value || typeof value !== "object" || !(renewAt >= 0.1 && renewAt <= 0.9)) {
     throw invalidOptions("leases must be a boolean or { required?, renewAt: 0.1 to 0.9 }");
   }
   return { required: value.required === true, renewAt };

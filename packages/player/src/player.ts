@@ -165,7 +165,7 @@ export function createPlayerWith(
       if (typeof src !== "string" || src === "") throw invalidOptions("load needs the playlist URL");
       const { contentId, firstKey = 0 } = loadOptions;
       if (contentId !== undefined) {
-        if (!isContentId(contentId)) throw invalidOptions(`invalid contentId ${JSON.stringify(contentId)}`);
+        if (!isContentId(contentId)) throw invalidOptions(`invalid contentId "${String(contentId)}"`);
         // Before loadSource, so the lease request leaves first and runs alongside the playlists.
         // "playlist": the first key asked for, by hls.js or the prefetch, starts the lease.
         if (firstKey !== "playlist") session.start(contentId, firstKeyRef(contentId, firstKey));

@@ -352,6 +352,24 @@ describe("errors and retries", () => {
       message: "getToken failed",
     });
   });
+  it("asks getToken again after it threw at once: a failed call is not kept", async () => {
+    let calls = 0;
+    const { session } = start({
+      leases: false,
+      getToken: () => {
+        calls++;
+        if (calls === 1) throw new Error("idp down");
+        return "token-1";
+      },
+    });
+    // A prefetch's failure ends nothing (a key hls.js asks for would end the session).
+    session.prefetch({ contentId: "demo", epoch: 0 });
+    await settle();
+    expect(calls).toBe(1);
+    const key = await session.key({ contentId: "demo", epoch: 1 });
+    expect(bytesToHex(key)).toBe(bytesToHex(await deriveEpochKey(MASTER_KEY, SALT, "demo", 1)));
+    expect(calls).toBe(2);
+  });
 });
 
 describe("leases", () => {
@@ -417,6 +435,29 @@ describe("leases", () => {
         if (failures < 2) {
           failures++;
           return new mock.HttpResponse(null, { status: 503 });
+        }
+        return undefined;
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(15_000);
+    await settle();
+    await vi.advanceTimersByTimeAsync(5_000);
+    await settle();
+    expect(failures).toBe(2);
+    expect(seen.map((s) => s.event)).toEqual(["leasecreated", "leaserenewed"]);
+    expect(errors()).toEqual([]);
+  });
+
+  it("retries a renewal answered 408 (the request timed out at the server) while the lease is valid", async () => {
+    const { session, seen, errors } = start({ retry: { baseDelayMs: 1000, maxDelayMs: 4000 } });
+    session.start("demo");
+    await settle();
+    let failures = 0;
+    mock.server.use(
+      mock.http.post(`${KEY_SERVER}/leases/renew`, () => {
+        if (failures < 2) {
+          failures++;
+          return new mock.HttpResponse(null, { status: 408 });
         }
         return undefined;
       }),

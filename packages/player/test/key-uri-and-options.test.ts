@@ -7,6 +7,7 @@ import {
   parseKeyUri,
 } from "@blindcast/player";
 import { describe, expect, it } from "vitest";
+import { createPlayerWith } from "../src/player.js";
 
 describe("key URIs", () => {
   it.each([
@@ -51,6 +52,7 @@ describe("options", () => {
     [{ keyServerUrl: "https://k.test/keys#x" }, /without query or fragment/],
     [{ keyServerUrl: "https://k.test/keys", getToken: "abc" }, /getToken must be a function/],
     [{ keyServerUrl: "https://k.test/keys", leases: "yes" }, /leases must be/],
+    [{ keyServerUrl: "https://k.test/keys", leases: null }, /leases must be/],
     [{ keyServerUrl: "https://k.test/keys", leases: { renewAt: 0.95 } }, /renewAt/],
     [{ keyServerUrl: "https://k.test/keys", retry: { maxRetries: -1 } }, /retry.maxRetries/],
     [{ keyServerUrl: "https://k.test/keys", retry: { timeoutMs: 10 } }, /timeoutMs/],
@@ -84,6 +86,38 @@ describe("createPlayer without Media Source Extensions", () => {
   it("refuses something that is not a video element first", () => {
     expect(() => createPlayer({} as HTMLVideoElement, { keyServerUrl: "https://k.test/keys" })).toThrow(
       expect.objectContaining({ code: "INVALID_OPTIONS" }),
+    );
+  });
+});
+
+describe("load's options", () => {
+  // hls.js stands in for itself here (Node has no Media Source Extensions); load checks its
+  // options before hls.js sees anything.
+  class StandInHls {
+    static isSupported = () => true;
+    static DefaultConfig = { loader: class {} };
+    static Events = {};
+    static ErrorDetails = {};
+    on() {}
+    attachMedia() {}
+    loadSource() {}
+    destroy() {}
+  }
+  const video = { canPlayType: () => "", pause() {} } as unknown as HTMLVideoElement;
+
+  it.each<[string, unknown]>([
+    ["a path", "a/b"],
+    ["'..'", ".."],
+    ["a number", 5],
+    ["a BigInt", 10n],
+    ["a Symbol", Symbol("s")],
+  ])("refuses %s as contentId with INVALID_OPTIONS", (_, contentId) => {
+    const player = createPlayerWith(StandInHls as never, video, { keyServerUrl: "https://k.test/keys" });
+    expect(() => player.load("https://media.test/index.m3u8", { contentId: contentId as string })).toThrow(
+      expect.objectContaining({
+        code: "INVALID_OPTIONS",
+        message: expect.stringMatching(/invalid contentId/),
+      }),
     );
   });
 });
