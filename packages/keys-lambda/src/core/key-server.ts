@@ -29,7 +29,8 @@ import {
   MIN_LEASE_TTL_SECONDS,
   type PublishIdentity,
 } from "./options.js";
-import { createPublishRoutes, type PublishRoutes } from "./publish/routes.js";
+import { type PublishConfig, resolvePublishConfig } from "./publish/config.js";
+import type { PublishRoutes } from "./publish/routes.js";
 import { emptyResponse, HttpError, jsonResponse, type KeyServerResponse, keyResponse } from "./response.js";
 import { type MatchedRoute, matchRoute } from "./router.js";
 
@@ -136,6 +137,24 @@ export function buildKeyServer<TEvent>(
 ): KeyServerHandler<TEvent> {
   const config = resolveConfig(options, runtime);
   const { logger, leaseStore } = config;
+  /**
+   * The publisher routes and their URL signer (aws4fetch), imported at the first publisher
+   * request rather than with this module: a server without publishing never loads them, and a
+   * bundler splitting on this import (scripts/build-lambda.mjs) keeps them out of the main chunk,
+   * so viewers' cold starts do not pay for them. The options were checked at start.
+   */
+  let publishRoutes: Promise<PublishRoutes> | undefined;
+  function loadPublishRoutes(publish: PublishConfig): Promise<PublishRoutes> {
+    publishRoutes ??= import("./publish/routes.js").then(
+      ({ createPublishRoutes }) => createPublishRoutes(publish, config.deriver),
+      (error: unknown) => {
+        // Not kept: the next publisher request tries again (and this one answers 500).
+        publishRoutes = undefined;
+        throw error;
+      },
+    );
+    return publishRoutes;
+  }
 
   async function handle(request: KeyServerRequest<TEvent>, state: RequestState): Promise<KeyServerResponse> {
     const headers = request.headers;
@@ -350,8 +369,9 @@ export function buildKeyServer<TEvent>(
     const action: PublishIdentity["action"] = route.name === "publish_keys" ? "keys" : "uploads";
     await requirePublisher(request.event, auth, { viewerId, contentId, action });
     const body = parseJsonObject(request.body, request.headers["content-type"], MAX_PUBLISH_BODY_BYTES);
+    const routes = await loadPublishRoutes(publish);
     const [response, audit] =
-      action === "keys" ? await publish.keys(contentId, body) : await publish.uploads(contentId, body);
+      action === "keys" ? await routes.keys(contentId, body) : await routes.uploads(contentId, body);
     state.keyEpochs = audit.keys;
     state.files = audit.files;
     state.bytes = audit.bytes;
@@ -597,7 +617,7 @@ export function buildKeyServer<TEvent>(
 
 interface ResolvedConfig {
   deriver: KeySource;
-  publish: PublishRoutes | undefined;
+  publish: PublishConfig | undefined;
   cors: ReturnType<typeof createCorsPolicy>;
   leaseStore: LeaseStore | undefined;
   leaseTtlSeconds: number;
@@ -686,7 +706,7 @@ function resolveConfig<TEvent>(
   const deriver = cachingDeriver(runtime.createDeriver(options.masterKey, options.salt), keyCacheSize);
   return {
     deriver,
-    publish: options.publish === undefined ? undefined : createPublishRoutes(options.publish, deriver),
+    publish: options.publish === undefined ? undefined : resolvePublishConfig(options.publish),
     cors,
     leaseStore: options.leaseStore,
     leaseTtlSeconds,

@@ -1,20 +1,12 @@
 import { base64 } from "../base64.js";
 import type { KeySource } from "../key-cache.js";
 import { checkedKeyList } from "../key-list.js";
-import { KeyServerConfigError } from "../options.js";
 import { HttpError, jsonResponse, type KeyServerResponse } from "../response.js";
-import {
-  DEFAULT_MAX_FILE_BYTES,
-  DEFAULT_UPLOAD_URL_TTL_SECONDS,
-  MAX_FILES_PER_PRESIGN,
-  MAX_KEYS_PER_PUBLISH_REQUEST,
-  MAX_UPLOAD_URL_TTL_SECONDS,
-  MIN_UPLOAD_URL_TTL_SECONDS,
-  type PublishOptions,
-} from "./options.js";
+import type { PublishConfig } from "./config.js";
+import { MAX_FILES_PER_PRESIGN, MAX_KEYS_PER_PUBLISH_REQUEST } from "./options.js";
 import { uploadContentType, uploadPathProblem } from "./paths.js";
 import { amzDate, presignUrl } from "./presign.js";
-import { type ResolvedStorage, resolveStorage } from "./storage.js";
+import type { ResolvedStorage } from "./storage.js";
 
 /** The body of `POST /keys/publish/{contentId}/keys`. */
 export interface PublishKeysResponseBody {
@@ -53,24 +45,12 @@ export interface PublishRoutes {
   uploads(contentId: string, body: Record<string, unknown>): Promise<[KeyServerResponse, PublishAudit]>;
 }
 
-/** The publisher routes, configured once at start (mistakes are config errors, not 500s). */
-export function createPublishRoutes(options: PublishOptions, deriver: KeySource): PublishRoutes {
-  if (typeof options !== "object" || options === null) {
-    throw new KeyServerConfigError("publish must be an object ({} for the keys route alone)");
-  }
-  const storage = options.storage === undefined ? undefined : resolveStorage(options.storage);
-  const ttl = integerOption(
-    "publish.uploadUrlTtlSeconds",
-    options.uploadUrlTtlSeconds ?? DEFAULT_UPLOAD_URL_TTL_SECONDS,
-    MIN_UPLOAD_URL_TTL_SECONDS,
-    MAX_UPLOAD_URL_TTL_SECONDS,
-  );
-  const maxFileBytes = integerOption(
-    "publish.maxFileBytes",
-    options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
-    1,
-    DEFAULT_MAX_FILE_BYTES,
-  );
+/**
+ * The publisher routes, on options checked at start (`resolvePublishConfig`, so mistakes are
+ * config errors, not 500s). The key server imports this module only when a publisher calls.
+ */
+export function createPublishRoutes(config: PublishConfig, deriver: KeySource): PublishRoutes {
+  const { storage, ttl, maxFileBytes } = config;
 
   return {
     async keys(contentId, body) {
@@ -182,11 +162,4 @@ function checkedFiles(value: unknown, maxFileBytes: number): { path: string; siz
     }
     return { path: checkedPath, size };
   });
-}
-
-function integerOption(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new KeyServerConfigError(`${name} must be an integer from ${min} to ${max}`);
-  }
-  return value;
 }
