@@ -1,11 +1,18 @@
-// Bundles the Lambda entry points into one minified ES module each, for the runtime the templates
-// declare (scripts/lambda-node.mjs). Prints each bundle's size.
+// Bundles the Lambda entry points into minified ES modules, for the runtime the templates declare
+// (scripts/lambda-node.mjs). Prints each bundle's size.
 //   node scripts/build-lambda.mjs                    every variant: deploy/handlers/<variant>.ts to
-//                                                    deploy/dist/<variant>/index.mjs (handler
-//                                                    `index.handler`, CodeUri deploy/dist/<variant>)
-//   node scripts/build-lambda.mjs <entry> <outfile>  one entry point of your own
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname, relative } from "node:path";
+//                                                    deploy/dist/<variant>/index.mjs and its chunks
+//                                                    (handler `index.handler`, CodeUri: the folder)
+//   node scripts/build-lambda.mjs <entry> <outfile>  one entry point of your own; chunks go to
+//                                                    chunks/ beside <outfile> (a folder of its
+//                                                    own: earlier builds' chunks stay there)
+//
+// Code the key server imports only when it needs it (publishing with its URL signer, a JWKS
+// fetcher) goes into chunks of its own (esbuild's code splitting), loaded on first use: a function
+// without publishing never reads them. Deploy the whole folder: the templates' CodeUri, the CDK
+// construct's codeDirectory and deploy/serverless/zip-bundle.mjs all take the folder.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, extname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
@@ -27,11 +34,24 @@ const REQUIRE_BANNER =
   'import { createRequire as __blindcastCreateRequire } from "node:module"; ' +
   "const require = __blindcastCreateRequire(import.meta.url);";
 
+/**
+ * Bundles `entry` to `outfile` (an `.mjs`), its lazily imported code to chunks beside it. Returns
+ * the sizes: `main`, what a cold start reads (the entry file and the chunks it imports
+ * statically), and `total`, every file written.
+ */
 export async function bundle(entry, outfile) {
-  mkdirSync(dirname(outfile), { recursive: true });
-  await build({
-    entryPoints: [entry],
-    outfile,
+  const outdir = dirname(outfile);
+  const extension = extname(outfile) || ".mjs";
+  const name = basename(outfile, extension);
+  mkdirSync(outdir, { recursive: true });
+  const { metafile } = await build({
+    entryPoints: { [name]: entry },
+    outdir,
+    // Every file an .mjs: Lambda's Node reads a .js outside a "type": "module" package as CommonJS.
+    outExtension: { ".js": extension },
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
+    metafile: true,
     bundle: true,
     minify: true,
     format: "esm",
@@ -44,12 +64,45 @@ export async function bundle(entry, outfile) {
     legalComments: "none",
     logLevel: "warning",
   });
-  const bytes = readFileSync(outfile);
-  return { outfile, minified: bytes.length, gzipped: gzipSync(bytes).length };
+  const outputs = metafile.outputs;
+  const key = (path) => relative(process.cwd(), path);
+  // What importing the entry loads: it, and every chunk reached by static imports (a chunk
+  // shared by the entry and a lazily imported one is one of these).
+  const atStart = new Set();
+  const visit = (path) => {
+    if (atStart.has(path)) return;
+    atStart.add(path);
+    for (const { path: imported, kind } of outputs[path]?.imports ?? []) {
+      if (kind === "import-statement" && outputs[imported]) visit(imported);
+    }
+  };
+  visit(key(join(outdir, `${name}${extension}`)));
+  const files = Object.keys(outputs).map((path) => {
+    let bytes = readFileSync(path);
+    // esbuild puts the banner on every file; a file that never names `require` (all of the keys
+    // variant's, pg's chunk aside) is left without it, and without importing node:module.
+    const code = bytes.toString("utf8");
+    if (code.startsWith(REQUIRE_BANNER) && !/\brequire\b/.test(code.slice(REQUIRE_BANNER.length))) {
+      bytes = Buffer.from(code.slice(REQUIRE_BANNER.length).replace(/^\n/, ""));
+      writeFileSync(path, bytes);
+    }
+    return { path, minified: bytes.length, gzipped: gzipSync(bytes).length, atStart: atStart.has(path) };
+  });
+  const sum = (list) => ({
+    minified: list.reduce((n, file) => n + file.minified, 0),
+    gzipped: list.reduce((n, file) => n + file.gzipped, 0),
+  });
+  return { outfile, files, main: sum(files.filter((file) => file.atStart)), total: sum(files) };
 }
 
-function report({ outfile, minified, gzipped }) {
-  console.log(`${relative(process.cwd(), outfile)}: ${minified} bytes minified, ${gzipped} bytes gzipped`);
+function report({ outfile, files, main, total }) {
+  const lazy = files.filter((file) => !file.atStart).map((file) => basename(file.path));
+  console.log(
+    `${relative(process.cwd(), outfile)}: ${main.minified} bytes minified, ${main.gzipped} bytes gzipped loaded at start` +
+      (lazy.length === 0
+        ? ""
+        : `; ${total.minified} / ${total.gzipped} with the chunks loaded on first use (${lazy.join(", ")})`),
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
