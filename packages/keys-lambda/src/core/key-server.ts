@@ -29,8 +29,8 @@ import {
   MIN_LEASE_TTL_SECONDS,
   type PublishIdentity,
 } from "./options.js";
-import { type PublishConfig, resolvePublishConfig } from "./publish/config.js";
-import type { PublishRoutes } from "./publish/routes.js";
+import { resolvePublishConfig } from "./publish/config.js";
+import { createPublishRoutes, type PublishRoutes } from "./publish/routes.js";
 import { emptyResponse, HttpError, jsonResponse, type KeyServerResponse, keyResponse } from "./response.js";
 import { type MatchedRoute, matchRoute } from "./router.js";
 
@@ -137,24 +137,6 @@ export function buildKeyServer<TEvent>(
 ): KeyServerHandler<TEvent> {
   const config = resolveConfig(options, runtime);
   const { logger, leaseStore } = config;
-  /**
-   * The publisher routes and their URL signer (aws4fetch), imported at the first publisher
-   * request rather than with this module: a server without publishing never loads them, and a
-   * bundler splitting on this import (scripts/build-lambda.mjs) keeps them out of the main chunk,
-   * so viewers' cold starts do not pay for them. The options were checked at start.
-   */
-  let publishRoutes: Promise<PublishRoutes> | undefined;
-  function loadPublishRoutes(publish: PublishConfig): Promise<PublishRoutes> {
-    publishRoutes ??= import("./publish/routes.js").then(
-      ({ createPublishRoutes }) => createPublishRoutes(publish, config.deriver),
-      (error: unknown) => {
-        // Not kept: the next publisher request tries again (and this one answers 500).
-        publishRoutes = undefined;
-        throw error;
-      },
-    );
-    return publishRoutes;
-  }
 
   async function handle(request: KeyServerRequest<TEvent>, state: RequestState): Promise<KeyServerResponse> {
     const headers = request.headers;
@@ -369,9 +351,8 @@ export function buildKeyServer<TEvent>(
     const action: PublishIdentity["action"] = route.name === "publish_keys" ? "keys" : "uploads";
     await requirePublisher(request.event, auth, { viewerId, contentId, action });
     const body = parseJsonObject(request.body, request.headers["content-type"], MAX_PUBLISH_BODY_BYTES);
-    const routes = await loadPublishRoutes(publish);
     const [response, audit] =
-      action === "keys" ? await routes.keys(contentId, body) : await routes.uploads(contentId, body);
+      action === "keys" ? await publish.keys(contentId, body) : await publish.uploads(contentId, body);
     state.keyEpochs = audit.keys;
     state.files = audit.files;
     state.bytes = audit.bytes;
@@ -617,7 +598,7 @@ export function buildKeyServer<TEvent>(
 
 interface ResolvedConfig {
   deriver: KeySource;
-  publish: PublishConfig | undefined;
+  publish: PublishRoutes | undefined;
   cors: ReturnType<typeof createCorsPolicy>;
   leaseStore: LeaseStore | undefined;
   leaseTtlSeconds: number;
@@ -706,7 +687,11 @@ function resolveConfig<TEvent>(
   const deriver = cachingDeriver(runtime.createDeriver(options.masterKey, options.salt), keyCacheSize);
   return {
     deriver,
-    publish: options.publish === undefined ? undefined : resolvePublishConfig(options.publish),
+    // Checked now (resolvePublishConfig); the routes load their upload signer on first use.
+    publish:
+      options.publish === undefined
+        ? undefined
+        : createPublishRoutes(resolvePublishConfig(options.publish), deriver),
     cors,
     leaseStore: options.leaseStore,
     leaseTtlSeconds,

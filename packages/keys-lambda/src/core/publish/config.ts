@@ -18,10 +18,10 @@ export interface PublishConfig {
 
 /**
  * Checks `publish` when the server is created, so a mistake is a config error at cold start,
- * not a 500 on the first publisher's request. Kept apart from the routes (./routes.ts), which
- * bring the URL signer: the key server loads those only when a publisher calls, so a server
- * without publishing (most Lambda deployments) never loads them, and a bundle can leave them
- * out of its main chunk.
+ * not a 500 on the first publisher's request. Kept apart from the upload signer (./uploads.ts,
+ * with aws4fetch), which ./routes.ts imports only at the first upload request: a server without
+ * publishing (most Lambda deployments) never loads it, and a bundle leaves it out of the file
+ * every cold start reads.
  */
 export function resolvePublishConfig(options: PublishOptions): PublishConfig {
   if (typeof options !== "object" || options === null) {
