@@ -1,6 +1,6 @@
 import type { JWTVerifyGetKey, JWTVerifyOptions } from "jose";
-// jose's own subpath, not its index: a bundler splitting on the JWKS import below then keeps the
-// JWKS code (reached through the index's re-exports) out of the chunk every request loads.
+// jose's own subpath, not its index: importing the index loads all of jose (its JWE, JWK and
+// key generation modules too), and reaches the JWKS code this module imports only on demand.
 import { jwtVerify } from "jose/jwt/verify";
 import type { AuthResult } from "../core/options.js";
 
@@ -195,9 +195,10 @@ function verificationKey(options: JwtAuthOptions): {
     }
     const jwksOptions = { cooldownDuration: cooldown * 1000, timeoutDuration: JWKS_TIMEOUT_MS };
     // jose's JWKS fetcher (createRemoteJWKSet) is imported at the first token, not with this
-    // module: an authenticator with a secret never loads it, and a bundle splitting on the import
-    // (scripts/build-lambda.mjs) leaves it out of the main chunk. Everything above is still
-    // checked now, at start; the key set is created once and shared by every request after.
+    // module: an authenticator with a secret never loads it (nor reads `navigator`, as jose's
+    // JWKS module does when loaded), and a bundle may leave it out of the file a cold start
+    // reads (scripts/build-lambda.mjs does). Everything above is still checked now, at start;
+    // the key set is created once and shared by every request after.
     let keySet: Promise<JWTVerifyGetKey> | undefined;
     const key: JWTVerifyGetKey = (header, token) => {
       keySet ??= import("./remote-jwks.js").then(
