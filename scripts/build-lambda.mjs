@@ -7,10 +7,11 @@
 //                                                    chunks/ beside <outfile> (a folder of its
 //                                                    own: earlier builds' chunks stay there)
 //
-// Code the key server imports only when it needs it (publishing with its URL signer, a JWKS
-// fetcher) goes into chunks of its own (esbuild's code splitting), loaded on first use: a function
-// without publishing never reads them. Deploy the whole folder: the templates' CodeUri, the CDK
+// A module the key server imports with import() (the upload signer with aws4fetch, jose's JWKS
+// fetcher) gets a file of its own in chunks/, read only on first use: a function without
+// publishing never reads the signer's. Deploy the whole folder: the templates' CodeUri, the CDK
 // construct's codeDirectory and deploy/serverless/zip-bundle.mjs all take the folder.
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,68 +36,102 @@ const REQUIRE_BANNER =
   "const require = __blindcastCreateRequire(import.meta.url);";
 
 /**
- * Bundles `entry` to `outfile` (an `.mjs`), its lazily imported code to chunks beside it. Returns
- * the sizes: `main`, what a cold start reads (the entry file and the chunks it imports
- * statically), and `total`, every file written.
+ * Bundles `entry` to `outfile` (an `.mjs`), and each module it imports with import() to a file of
+ * its own in chunks/ beside it. Returns the sizes: `main`, what a cold start reads (the entry's
+ * file), and `total`, every file written.
+ *
+ * Not esbuild's code splitting: it moves the code a lazily imported module shares with the entry
+ * (here jose's internals, the publish constants) into a third file, which every cold start must
+ * import too, and on Node 24 each extra module file cost more import time (about 1.5 ms) than the
+ * bytes it kept out saved (BENCHMARKS.md). Each lazy file is bundled whole instead, with its own
+ * copy of what it shares with the entry: the key server's lazily imported modules share no
+ * classes or state with the rest (core/publish/uploads.ts, jwt/remote-jwks.ts say so), and
+ * test/lambda-bundle.test.ts runs them from their files.
  */
 export async function bundle(entry, outfile) {
   const outdir = dirname(outfile);
   const extension = extname(outfile) || ".mjs";
-  const name = basename(outfile, extension);
-  mkdirSync(outdir, { recursive: true });
-  const { metafile } = await build({
-    entryPoints: { [name]: entry },
-    outdir,
-    // Every file an .mjs: Lambda's Node reads a .js outside a "type": "module" package as CommonJS.
-    outExtension: { ".js": extension },
-    splitting: true,
-    chunkNames: "chunks/[name]-[hash]",
-    metafile: true,
-    bundle: true,
-    minify: true,
-    format: "esm",
-    platform: "node",
-    target: `node${LAMBDA_NODE_MAJOR}`,
-    banner: { js: REQUIRE_BANNER },
-    // The AWS SDK and pg's optional native binding are never needed by the key server.
-    external: ["@aws-sdk/*", "pg-native"],
-    write: true,
-    legalComments: "none",
-    logLevel: "warning",
-  });
-  const outputs = metafile.outputs;
-  const key = (path) => relative(process.cwd(), path);
-  // What importing the entry loads: it, and every chunk reached by static imports (a chunk
-  // shared by the entry and a lazily imported one is one of these).
-  const atStart = new Set();
-  const visit = (path) => {
-    if (atStart.has(path)) return;
-    atStart.add(path);
-    for (const { path: imported, kind } of outputs[path]?.imports ?? []) {
-      if (kind === "import-statement" && outputs[imported]) visit(imported);
+  /** Lazily imported module (resolved path) → its file in chunks/; one file however often imported. */
+  const chunks = new Map();
+  const pending = [];
+  const chunkFor = (path) => {
+    let file = chunks.get(path);
+    if (file === undefined) {
+      const id = createHash("sha256").update(relative(root, path)).digest("hex").slice(0, 8);
+      file = join(outdir, "chunks", `${basename(path, extname(path))}-${id}${extension}`);
+      chunks.set(path, file);
+      pending.push([path, file]);
     }
+    return file;
   };
-  visit(key(join(outdir, `${name}${extension}`)));
-  const files = Object.keys(outputs).map((path) => {
-    let bytes = readFileSync(path);
-    // esbuild puts the banner on every file; a file that never names `require` (all of the keys
-    // variant's, pg's chunk aside) is left without it, and without importing node:module.
+  const written = [];
+  const write = async (input, output) => {
+    mkdirSync(dirname(output), { recursive: true });
+    await build({
+      entryPoints: [input],
+      outfile: output,
+      bundle: true,
+      minify: true,
+      format: "esm",
+      platform: "node",
+      target: `node${LAMBDA_NODE_MAJOR}`,
+      banner: { js: REQUIRE_BANNER },
+      // The AWS SDK and pg's optional native binding are never needed by the key server.
+      external: ["@aws-sdk/*", "pg-native"],
+      plugins: [lazyImports(output, chunkFor)],
+      write: true,
+      legalComments: "none",
+      logLevel: "warning",
+    });
+    let bytes = readFileSync(output);
+    // A file that never names `require` (all of the keys variant's) goes without the banner, and
+    // without importing node:module.
     const code = bytes.toString("utf8");
     if (code.startsWith(REQUIRE_BANNER) && !/\brequire\b/.test(code.slice(REQUIRE_BANNER.length))) {
       bytes = Buffer.from(code.slice(REQUIRE_BANNER.length).replace(/^\n/, ""));
-      writeFileSync(path, bytes);
+      writeFileSync(output, bytes);
     }
-    return { path, minified: bytes.length, gzipped: gzipSync(bytes).length, atStart: atStart.has(path) };
-  });
-  const sum = (list) => ({
-    minified: list.reduce((n, file) => n + file.minified, 0),
-    gzipped: list.reduce((n, file) => n + file.gzipped, 0),
-  });
-  return { outfile, files, main: sum(files.filter((file) => file.atStart)), total: sum(files) };
+    written.push({ path: output, minified: bytes.length, gzipped: gzipSync(bytes).length });
+  };
+  await write(entry, outfile);
+  while (pending.length > 0) await write(...pending.shift());
+  const total = {
+    minified: written.reduce((n, file) => n + file.minified, 0),
+    gzipped: written.reduce((n, file) => n + file.gzipped, 0),
+  };
+  const [main] = written;
+  return { outfile, files: written, main: { minified: main.minified, gzipped: main.gzipped }, total };
+}
+
+/**
+ * An esbuild plugin: `import("…")` of a module in the bundle becomes an import of its file in
+ * chunks/ (`chunkFor` names it and queues it to be bundled), relative to `output`, the file being
+ * written.
+ */
+function lazyImports(output, chunkFor) {
+  const self = Symbol("lazy-imports");
+  return {
+    name: "lazy-imports",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind !== "dynamic-import" || args.pluginData === self) return undefined;
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: self,
+        });
+        if (resolved.errors.length > 0) return { errors: resolved.errors };
+        if (resolved.external) return { path: resolved.path, external: true };
+        const file = relative(dirname(output), chunkFor(resolved.path)).split("\\").join("/");
+        return { path: `./${file}`, external: true };
+      });
+    },
+  };
 }
 
 function report({ outfile, files, main, total }) {
-  const lazy = files.filter((file) => !file.atStart).map((file) => basename(file.path));
+  const lazy = files.slice(1).map((file) => basename(file.path));
   console.log(
     `${relative(process.cwd(), outfile)}: ${main.minified} bytes minified, ${main.gzipped} bytes gzipped loaded at start` +
       (lazy.length === 0
