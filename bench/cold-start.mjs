@@ -1,21 +1,22 @@
 // 3. Cold start and size of the bundled Lambda handlers: bytes minified and gzipped, and the time
 // from spawning Node (the Lambda runtime's major, as the functions run) to the first answered
 // invocation, against Node loading an empty handler. The Postgres variant is loaded and invoked
-// too (a key request without a lease, answered before any database is asked).
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+// too (a key request without a lease, answered before any database is asked). Sizes are what a
+// cold start loads (the main chunk, index.mjs), and beside it every file of the bundle, with the
+// chunks loaded only on first use (the upload signer, a JWKS fetcher).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
 import { SignJWT } from "jose";
+import { bundle as buildBundle } from "../scripts/build-lambda.mjs";
 import { lambdaNodePath } from "../scripts/lambda-node.mjs";
 import { DEMO_JWT_SECRET, DEMO_MASTER_KEY, DEMO_SALT } from "./lib/fixtures.mjs";
 import { alternate, median, round } from "./lib/stats.mjs";
 
 const RUNS = 15;
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
-const buildScript = here("../scripts/build-lambda.mjs");
 
 // Imports the handler and answers one API Gateway event, as the Lambda runtime would.
 // Also reports how long the import and the first invocation took, measured inside the process
@@ -33,11 +34,11 @@ const INVOKE = `
   const answered = ms();
   process.stdout.write("\\nSTATUS:" + result.statusCode + " " + (imported - started) + " " + (answered - imported) + "\\n");`;
 
-function bundle(entry, dir) {
-  const out = join(dir, `${entry.replace(/\W/g, "_")}.mjs`);
-  execFileSync(process.execPath, [buildScript, entry, out], { stdio: "ignore" });
-  const bytes = readFileSync(out);
-  return { path: out, minified: bytes.length, gzipped: gzipSync(bytes).length };
+/** Built as scripts/build-lambda.mjs builds the deployed bundles, in a folder of its own. */
+async function bundle(entry, dir) {
+  const out = join(dir, entry.replace(/\W/g, "_"), "index.mjs");
+  const { main, total, files } = await buildBundle(entry, out);
+  return { path: out, ...main, total, files: files.length };
 }
 
 function coldStart(handlerPath, env) {
@@ -70,9 +71,9 @@ function coldStart(handlerPath, env) {
 export async function run() {
   const dir = mkdtempSync(join(tmpdir(), "blindcast-bench-bundle-"));
   try {
-    const sam = bundle(here("../deploy/handlers/keys.ts"), dir);
-    const minimal = bundle(here("fixtures/minimal-handler.ts"), dir);
-    const withPg = bundle(here("../deploy/handlers/keys-postgres.ts"), dir);
+    const sam = await bundle(here("../deploy/handlers/keys.ts"), dir);
+    const minimal = await bundle(here("fixtures/minimal-handler.ts"), dir);
+    const withPg = await bundle(here("../deploy/handlers/keys-postgres.ts"), dir);
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: "HS256" })
       .setSubject("viewer-1")
@@ -111,12 +112,13 @@ export async function run() {
     const part = (side, field) => round(median(split[side].map((run) => run[field])), 1);
     const overhead = m.candidate - m.baseline;
     const kb = (n) => `${round(n / 1024, 1)} KB`;
+    const all = (b) => `${kb(b.total.minified)} / ${kb(b.total.gzipped)} in all`;
     return [
       {
         id: "bundle-size",
-        name: "Lambda bundle, deploy/handlers/keys (JWT auth), without pg",
-        candidate: `${kb(sam.minified)} minified, ${kb(sam.gzipped)} gzipped`,
-        baseline: `minimal handler: ${kb(minimal.minified)} / ${kb(minimal.gzipped)}; keys-postgres (with pg, loaded and invoked): ${kb(withPg.minified)} / ${kb(withPg.gzipped)}, first answer ${round(pgFirst.ms, 1)} ms`,
+        name: "Lambda bundle, deploy/handlers/keys (JWT auth), without pg: main chunk (what a cold start loads)",
+        candidate: `${kb(sam.minified)} minified, ${kb(sam.gzipped)} gzipped (${all(sam)}, with the chunks loaded on first use: upload signer, JWKS)`,
+        baseline: `minimal handler: ${kb(minimal.minified)} / ${kb(minimal.gzipped)} (${all(minimal)}); keys-postgres (with pg, loaded and invoked): ${kb(withPg.minified)} / ${kb(withPg.gzipped)} (${all(withPg)}), first answer ${round(pgFirst.ms, 1)} ms`,
         ratio: round(sam.minified / (40 * 1024)),
         target: "≤ 40 KB minified (ratio to 40 KB ≤ 1)",
         pass: sam.minified <= 40 * 1024,

@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bytesToHex } from "@blindcast/crypto";
 import type { LambdaHttpResult } from "@blindcast/keys/lambda";
-import { SignJWT } from "jose";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { albEvent, httpApiEvent, restApiEvent } from "../packages/keys-lambda/test/support/aws-events.js";
 import { headersOf, type RequestSpec, v2Event } from "../packages/keys-lambda/test/support/events.js";
@@ -39,14 +41,35 @@ const dir = mkdtempSync(join(tmpdir(), "blindcast-bundle-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Builds deploy/handlers/<variant>.ts with scripts/build-lambda.mjs, as the deploy docs do. */
-function build(variant: string): string {
+function build(variant: string, entry = `${root}deploy/handlers/${variant}.ts`): string {
   const outfile = join(dir, variant, "index.mjs");
-  execFileSync(process.execPath, [
-    `${root}scripts/build-lambda.mjs`,
-    `${root}deploy/handlers/${variant}.ts`,
-    outfile,
-  ]);
+  execFileSync(process.execPath, [`${root}scripts/build-lambda.mjs`, entry, outfile]);
   return outfile;
+}
+
+/** Every file of a bundle's folder: the entry point and its chunks. */
+function bundleFiles(bundle: string): string[] {
+  const folder = dirname(bundle);
+  return readdirSync(folder, { recursive: true, encoding: "utf8" })
+    .filter((name) => name.endsWith(".mjs"))
+    .map((name) => join(folder, name));
+}
+
+/** The files a cold start reads: the entry point and the chunks it imports statically. */
+function loadedAtStart(bundle: string): string[] {
+  const files: string[] = [];
+  const visit = (file: string) => {
+    if (files.includes(file)) return;
+    files.push(file);
+    // Static imports only (`import{…}from"./chunks/…"`), not `import("./chunks/…")`.
+    for (const match of readFileSync(file, "utf8").matchAll(
+      /\bimport\s*(?:\{[^}]*\}\s*from\s*)?["'](\.[^"']+)["']/g,
+    )) {
+      visit(resolve(dirname(file), match[1] as string));
+    }
+  };
+  visit(bundle);
+  return files;
 }
 
 function start(bundle: string, env: Record<string, string>): Promise<LambdaProcess> {
@@ -104,14 +127,35 @@ describe("the keys bundle (deploy/handlers/keys.ts) on the Lambda runtime's Node
   }, 60_000);
   afterAll(() => lambda?.close());
 
-  it("imports no Node module but node:crypto (and node:module for require)", () => {
+  it("imports no Node module but node:crypto, in any of its files", () => {
     // On Node 24, importing node:http (once here for STATUS_CODES) loads over a hundred internal
-    // modules, undici and http2 among them: most of the bundle's cold start.
-    const code = readFileSync(bundle, "utf8");
+    // modules, undici and http2 among them: most of the bundle's cold start. (No node:module
+    // either: nothing in this variant calls require, so the build leaves its banner out.)
     const imported = new Set(
-      [...code.matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*)["']([^"']+)["']/g)].map((m) => m[1]),
+      bundleFiles(bundle).flatMap((file) =>
+        [...readFileSync(file, "utf8").matchAll(/(?:from\s*|import\s*\(\s*|require\(\s*)["']([^"']+)["']/g)]
+          .map((m) => m[1] as string)
+          .filter((name) => !name.startsWith("./")),
+      ),
     );
-    expect([...imported].sort()).toEqual(["node:crypto", "node:module"]);
+    expect([...imported].sort()).toEqual(["node:crypto"]);
+  });
+
+  it("leaves the upload signer and the JWKS fetcher out of what a cold start loads", () => {
+    // They are files of their own, imported on first use: the upload signer (aws4fetch) at the
+    // first upload request, jose's JWKS code at the first token of a jwksUrl authenticator. A
+    // cold start reads index.mjs alone.
+    expect(loadedAtStart(bundle)).toEqual([bundle]);
+    const atStart = loadedAtStart(bundle)
+      .map((file) => readFileSync(file, "utf8"))
+      .join("\n");
+    const all = bundleFiles(bundle)
+      .map((file) => readFileSync(file, "utf8"))
+      .join("\n");
+    for (const marker of ["AWS4-HMAC-SHA256", "JSON Web Key Set HTTP response"]) {
+      expect(atStart).not.toContain(marker);
+      expect(all).toContain(marker);
+    }
   });
 
   it("runs on that Node major, not the tests' own", () => {
@@ -238,6 +282,53 @@ describe("the keys bundle with PUBLISH_BUCKET (the template's PublishBucket) on 
     } finally {
       off.close();
     }
+  });
+});
+
+describe("a bundled handler with a JWKS authenticator (jose's JWKS fetcher in a file of its own)", () => {
+  const ISSUER = "https://id.example";
+  const AUDIENCE = "blindcast";
+  let jwks: Server;
+  let lambda: LambdaProcess;
+  let bundle: string;
+  let sign: (viewer: string) => Promise<string>;
+  beforeAll(async () => {
+    const { privateKey, publicKey } = await generateKeyPair("RS256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" };
+    jwks = createServer((_, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
+    sign = (viewer) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "RS256", kid: "k1" })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject(viewer)
+        .setExpirationTime("5m")
+        .sign(privateKey);
+    bundle = build("jwks", `${root}test/fixtures/jwks-handler.ts`);
+    lambda = await start(bundle, {
+      ...ENV,
+      JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
+      JWT_ISSUER: ISSUER,
+      JWT_AUDIENCE: AUDIENCE,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    lambda?.close();
+    await new Promise((resolve) => jwks?.close(resolve));
+  });
+
+  it("loads the JWKS code only at the first token, and verifies the provider's tokens with it", async () => {
+    expect(loadedAtStart(bundle)).toEqual([bundle]);
+    expect(readFileSync(bundle, "utf8")).not.toContain("JSON Web Key Set HTTP response");
+    const path = "/keys/movie-42/7";
+    expect(keyHex(await lambda.invoke(request({ path, token: await sign("viewer-1") })))).toBe(vector.key);
+    // A token signed with a shared secret (HS256) is refused: only the provider's keys count.
+    expect((await lambda.invoke(request({ path, token: await token("viewer-1") }))).statusCode).toBe(401);
+    expect((await lambda.invoke(request({ path, token: await sign("viewer-2") }))).statusCode).toBe(200);
   });
 });
 

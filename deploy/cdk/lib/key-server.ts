@@ -20,7 +20,7 @@ export const KEY_SERVER_RUNTIME = Runtime.NODEJS_24_X;
 /** The bundles `node scripts/build-lambda.mjs` writes, one folder each under deploy/dist/. */
 export type KeyServerVariant = "keys" | "keys-postgres";
 
-/** Where `node scripts/build-lambda.mjs` puts a variant's bundle (index.mjs). */
+/** Where `node scripts/build-lambda.mjs` puts a variant's bundle (index.mjs and its chunks/). */
 export function defaultCodeDirectory(variant: KeyServerVariant): string {
   return fileURLToPath(new URL(`../../dist/${variant}`, import.meta.url));
 }

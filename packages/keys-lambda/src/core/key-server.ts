@@ -29,6 +29,7 @@ import {
   MIN_LEASE_TTL_SECONDS,
   type PublishIdentity,
 } from "./options.js";
+import { resolvePublishConfig } from "./publish/config.js";
 import { createPublishRoutes, type PublishRoutes } from "./publish/routes.js";
 import { emptyResponse, HttpError, jsonResponse, type KeyServerResponse, keyResponse } from "./response.js";
 import { type MatchedRoute, matchRoute } from "./router.js";
@@ -686,7 +687,11 @@ function resolveConfig<TEvent>(
   const deriver = cachingDeriver(runtime.createDeriver(options.masterKey, options.salt), keyCacheSize);
   return {
     deriver,
-    publish: options.publish === undefined ? undefined : createPublishRoutes(options.publish, deriver),
+    // Checked now (resolvePublishConfig); the routes load their upload signer on first use.
+    publish:
+      options.publish === undefined
+        ? undefined
+        : createPublishRoutes(resolvePublishConfig(options.publish), deriver),
     cors,
     leaseStore: options.leaseStore,
     leaseTtlSeconds,

@@ -1,4 +1,7 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey, type JWTVerifyOptions, jwtVerify } from "jose";
+import type { JWTVerifyGetKey, JWTVerifyOptions } from "jose";
+// jose's own subpath, not its index: importing the index loads all of jose (its JWE, JWK and
+// key generation modules too), and reaches the JWKS code this module imports only on demand.
+import { jwtVerify } from "jose/jwt/verify";
 import type { AuthResult } from "../core/options.js";
 
 /** HS256 tokens signed with a secret you share with whoever issues them. */
@@ -190,10 +193,24 @@ function verificationKey(options: JwtAuthOptions): {
       // A symmetric algorithm would let anyone holding the provider's public key sign tokens.
       throw new Error("algorithms for a JWKS must be asymmetric (RS256, ES256, …)");
     }
-    const key = createRemoteJWKSet(url, {
-      cooldownDuration: cooldown * 1000,
-      timeoutDuration: JWKS_TIMEOUT_MS,
-    });
+    const jwksOptions = { cooldownDuration: cooldown * 1000, timeoutDuration: JWKS_TIMEOUT_MS };
+    // jose's JWKS fetcher (createRemoteJWKSet) is imported at the first token, not with this
+    // module: an authenticator with a secret never loads it (nor reads `navigator`, as jose's
+    // JWKS module does when loaded), and a bundle may leave it out of the file a cold start
+    // reads (scripts/build-lambda.mjs does). Everything above is still checked now, at start;
+    // the key set is created once and shared by every request after.
+    let keySet: Promise<JWTVerifyGetKey> | undefined;
+    const key: JWTVerifyGetKey = (header, token) => {
+      keySet ??= import("./remote-jwks.js").then(
+        ({ createRemoteJWKSet }) => createRemoteJWKSet(url, jwksOptions),
+        (error: unknown) => {
+          // Not kept: the next token tries again (this one is refused with 401, as any failure).
+          keySet = undefined;
+          throw error;
+        },
+      );
+      return keySet.then((getKey) => getKey(header, token));
+    };
     return { key, algorithms };
   }
   const secret =

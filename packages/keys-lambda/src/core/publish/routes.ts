@@ -1,20 +1,9 @@
 import { base64 } from "../base64.js";
 import type { KeySource } from "../key-cache.js";
 import { checkedKeyList } from "../key-list.js";
-import { KeyServerConfigError } from "../options.js";
 import { HttpError, jsonResponse, type KeyServerResponse } from "../response.js";
-import {
-  DEFAULT_MAX_FILE_BYTES,
-  DEFAULT_UPLOAD_URL_TTL_SECONDS,
-  MAX_FILES_PER_PRESIGN,
-  MAX_KEYS_PER_PUBLISH_REQUEST,
-  MAX_UPLOAD_URL_TTL_SECONDS,
-  MIN_UPLOAD_URL_TTL_SECONDS,
-  type PublishOptions,
-} from "./options.js";
-import { uploadContentType, uploadPathProblem } from "./paths.js";
-import { amzDate, presignUrl } from "./presign.js";
-import { type ResolvedStorage, resolveStorage } from "./storage.js";
+import type { PublishConfig } from "./config.js";
+import { MAX_KEYS_PER_PUBLISH_REQUEST } from "./options.js";
 
 /** The body of `POST /keys/publish/{contentId}/keys`. */
 export interface PublishKeysResponseBody {
@@ -53,24 +42,25 @@ export interface PublishRoutes {
   uploads(contentId: string, body: Record<string, unknown>): Promise<[KeyServerResponse, PublishAudit]>;
 }
 
-/** The publisher routes, configured once at start (mistakes are config errors, not 500s). */
-export function createPublishRoutes(options: PublishOptions, deriver: KeySource): PublishRoutes {
-  if (typeof options !== "object" || options === null) {
-    throw new KeyServerConfigError("publish must be an object ({} for the keys route alone)");
-  }
-  const storage = options.storage === undefined ? undefined : resolveStorage(options.storage);
-  const ttl = integerOption(
-    "publish.uploadUrlTtlSeconds",
-    options.uploadUrlTtlSeconds ?? DEFAULT_UPLOAD_URL_TTL_SECONDS,
-    MIN_UPLOAD_URL_TTL_SECONDS,
-    MAX_UPLOAD_URL_TTL_SECONDS,
-  );
-  const maxFileBytes = integerOption(
-    "publish.maxFileBytes",
-    options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
-    1,
-    DEFAULT_MAX_FILE_BYTES,
-  );
+/**
+ * The upload signer (./uploads.ts: the file checks and SigV4 presigning with aws4fetch, about
+ * 9 KB minified), imported at the first upload request rather than with this module: a server
+ * without publishing, or without storage, never loads it, and a bundle may keep it out of the
+ * file every cold start reads (scripts/build-lambda.mjs does). Kept once loaded; a failed import
+ * is tried again at the next upload request (that one answers 500).
+ */
+let uploadSigner: Promise<typeof import("./uploads.js")> | undefined;
+function loadUploadSigner(): Promise<typeof import("./uploads.js")> {
+  uploadSigner ??= import("./uploads.js").catch((error: unknown) => {
+    uploadSigner = undefined;
+    throw error;
+  });
+  return uploadSigner;
+}
+
+/** The publisher routes, on options checked at start (`resolvePublishConfig`). */
+export function createPublishRoutes(config: PublishConfig, deriver: KeySource): PublishRoutes {
+  const { storage } = config;
 
   return {
     async keys(contentId, body) {
@@ -92,101 +82,11 @@ export function createPublishRoutes(options: PublishOptions, deriver: KeySource)
           "uploads_disabled",
         );
       }
-      const files = checkedFiles(body.files, maxFileBytes);
-      if (body.head !== undefined && typeof body.head !== "boolean") {
-        throw new HttpError(400, "head must be true or false", "bad_request");
-      }
-      const now = new Date();
-      const signedAt = amzDate(now);
-      const uploads = await Promise.all(
-        files.map(async ({ path, size }) =>
-          presignedUpload(storage, contentId, path, size, ttl, signedAt, body.head === true),
-        ),
-      );
-      const answer: PresignResponseBody = {
-        contentId,
-        expiresAt: new Date(Math.floor(now.getTime() / 1000) * 1000 + ttl * 1000).toISOString(),
-        uploads,
-      };
-      return [
-        jsonResponse(200, answer),
-        { files: files.length, bytes: files.reduce((sum, file) => sum + file.size, 0) },
-      ];
+      const { signUploads } = await loadUploadSigner();
+      const signed = await signUploads({ ...config, storage }, contentId, body);
+      // The signer answers a malformed request with why, for the route to refuse it.
+      if (typeof signed === "string") throw new HttpError(400, signed, "bad_request");
+      return [jsonResponse(200, signed.answer), { files: signed.files, bytes: signed.bytes }];
     },
   };
-}
-
-async function presignedUpload(
-  storage: ResolvedStorage,
-  contentId: string,
-  path: string,
-  size: number,
-  ttl: number,
-  signedAt: string,
-  withHead: boolean,
-): Promise<PresignedUpload> {
-  const key = `${storage.prefix}${contentId}/${path}`;
-  const headers = { "content-length": String(size), "content-type": uploadContentType(path) as string };
-  const url = await presignUrl(storage, {
-    method: "PUT",
-    key,
-    headers,
-    expiresInSeconds: ttl,
-    amzDate: signedAt,
-  });
-  const upload: PresignedUpload = { path, method: "PUT", url, headers };
-  if (withHead) {
-    upload.head = await presignUrl(storage, {
-      method: "HEAD",
-      key,
-      expiresInSeconds: ttl,
-      amzDate: signedAt,
-    });
-  }
-  return upload;
-}
-
-function checkedFiles(value: unknown, maxFileBytes: number): { path: string; size: number }[] {
-  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_FILES_PER_PRESIGN) {
-    throw new HttpError(
-      400,
-      `files must be an array of 1 to ${MAX_FILES_PER_PRESIGN} { path, size } entries`,
-      "bad_request",
-    );
-  }
-  const seen = new Set<string>();
-  return value.map((entry: unknown) => {
-    const { path, size } = (typeof entry === "object" && entry !== null ? entry : {}) as Record<
-      string,
-      unknown
-    >;
-    const problem = uploadPathProblem(path);
-    if (problem !== undefined) throw new HttpError(400, problem, "bad_request");
-    const checkedPath = path as string;
-    if (seen.has(checkedPath))
-      throw new HttpError(400, `path "${checkedPath}" is listed twice`, "bad_request");
-    seen.add(checkedPath);
-    if (typeof size !== "number" || !Number.isInteger(size) || size < 0) {
-      throw new HttpError(
-        400,
-        `size of "${checkedPath}" must be a byte count (integer, 0 or more)`,
-        "bad_request",
-      );
-    }
-    if (size > maxFileBytes) {
-      throw new HttpError(
-        400,
-        `"${checkedPath}" is ${size} bytes, over this server's limit of ${maxFileBytes}`,
-        "bad_request",
-      );
-    }
-    return { path: checkedPath, size };
-  });
-}
-
-function integerOption(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new KeyServerConfigError(`${name} must be an integer from ${min} to ${max}`);
-  }
-  return value;
 }
