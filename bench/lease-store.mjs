@@ -138,8 +138,10 @@ async function measure(url, network, preparedStatements) {
         candidate: `${round(m.candidate)} ops/s`,
         baseline: `${round(m.baseline)} SELECT 1/s (SELECT $1 through the extended protocol: ${round(param.candidate / param.baseline)} of it)`,
         ratio: round(m.candidate / m.baseline),
-        target: "≥ 0.5",
-        pass: m.candidate / m.baseline >= 0.5,
+        // Issue 17's targets: 0.5 of a round trip; 0.3 for the capped create, which also takes
+        // the viewer's lock and counts the viewer's leases.
+        target: `≥ ${id === "create-capped" ? 0.3 : 0.5}`,
+        pass: m.candidate / m.baseline >= (id === "create-capped" ? 0.3 : 0.5),
         raw: m,
       });
     }
