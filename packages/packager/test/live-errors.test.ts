@@ -15,7 +15,7 @@ import {
 } from "@blindcast/packager";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLiveEncoder } from "../../../test/support/live-encoder.mjs";
-import { masterKey, recorder, salt, until } from "./support/live.js";
+import { liveStream, recorder, until } from "./support/live.js";
 
 let work: string;
 let input: string;
@@ -29,23 +29,13 @@ beforeEach(() => {
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 const watchOptions = (extra: Partial<WatchStreamOptions> = {}): WatchOptions => ({
-  input: join(input, "index.m3u8"),
-  output,
-  contentId: "live-1",
-  masterKey,
-  salt,
-  segmentsPerEpoch: 2,
+  ...liveStream(input, output),
   pollIntervalMs: 20,
   stallTimeoutMs: 400,
   ...extra,
 });
 const packageOptions = (extra: Partial<PackageStreamOptions> = {}): PackageOptions => ({
-  input: join(input, "index.m3u8"),
-  output,
-  contentId: "live-1",
-  masterKey,
-  salt,
-  segmentsPerEpoch: 2,
+  ...liveStream(input, output),
   ...extra,
 });
 const failure = (promise: Promise<unknown>) =>

@@ -26,11 +26,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLiveEncoder, DEMO_SAMPLE_PLAYLIST } from "../../../test/support/live-encoder.mjs";
 import {
   expectDecrypts,
-  masterKey,
+  liveStream,
   type Named,
   named,
   recorder,
-  salt,
   startReader,
   until,
 } from "./support/live.js";
@@ -49,22 +48,12 @@ beforeEach(() => {
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 const watchOptions = (extra: Partial<WatchStreamOptions> = {}): WatchOptions => ({
-  input: join(input, "index.m3u8"),
-  output,
-  contentId: "live-1",
-  masterKey,
-  salt,
-  segmentsPerEpoch: 2,
+  ...liveStream(input, output),
   pollIntervalMs: 20,
   ...extra,
 });
 const packageOptions = (extra: Partial<PackageStreamOptions> = {}): PackageOptions => ({
-  input: join(input, "index.m3u8"),
-  output,
-  contentId: "live-1",
-  masterKey,
-  salt,
-  segmentsPerEpoch: 2,
+  ...liveStream(input, output),
   ...extra,
 });
 const epochUri = (epoch: number) => `blindcast://keys/live-1/${epoch}`;

@@ -10,6 +10,21 @@ import { expect } from "vitest";
 export const masterKey = new Uint8Array(32).map((_, i) => i);
 export const salt = new Uint8Array(16).map((_, i) => 0xa0 + i);
 
+/**
+ * What the live tests package by default: `input`'s index.m3u8 into `output` as "live-1", two
+ * segments an epoch, with the contract's keys; each test adds or overrides the rest.
+ */
+export function liveStream(input: string, output: string) {
+  return {
+    input: join(input, "index.m3u8"),
+    output,
+    contentId: "live-1",
+    masterKey,
+    salt,
+    segmentsPerEpoch: 2,
+  };
+}
+
 /** A segment as a published media playlist names it. */
 export interface Named {
   uri: string;
