@@ -24,9 +24,9 @@ import {
   type PackageStreamOptions,
   packageHls,
 } from "@blindcast/packager";
-import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type KeyedSegment, keyedSegments } from "./support/keyed-segments.js";
+import { hs256Token } from "./support/publisher.js";
 
 const SAMPLE = new URL("../../../demo/sample/", import.meta.url).pathname;
 const FMP4 = new URL("./fixtures/fmp4/", import.meta.url).pathname;
@@ -34,13 +34,7 @@ const masterKey = new Uint8Array(32).map((_, i) => 0x40 + i);
 const salt = new Uint8Array(16).map((_, i) => 0xc0 + i);
 const jwtSecret = "a test secret of at least thirty-two bytes";
 
-const token = (scope?: string, expiresIn = "5m") =>
-  new SignJWT(scope ? { scope } : {})
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject("someone")
-    .setIssuedAt()
-    .setExpirationTime(expiresIn)
-    .sign(new TextEncoder().encode(jwtSecret));
+const token = (scope?: string, expiresIn = "5m") => hs256Token(jwtSecret, { scope, expires: expiresIn });
 
 let publisherToken: string;
 let viewerToken: string;

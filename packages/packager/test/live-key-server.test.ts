@@ -22,21 +22,15 @@ import {
   type WatchStreamOptions,
   watchHls,
 } from "@blindcast/packager";
-import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLiveEncoder } from "../../../test/support/live-encoder.mjs";
 import { expectDecrypts, masterKey, type Named, named, recorder, salt, until } from "./support/live.js";
+import { hs256Token } from "./support/publisher.js";
 
 const CLI = new URL("../dist/cli.js", import.meta.url).pathname;
 const SECRET = "a live test secret of at least thirty-two bytes";
 
-const token = (scope: string, expires: string | number = "5m") =>
-  new SignJWT({ scope })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject("someone")
-    .setIssuedAt()
-    .setExpirationTime(expires)
-    .sign(new TextEncoder().encode(SECRET));
+const token = (scope: string, expires: string | number = "5m") => hs256Token(SECRET, { scope, expires });
 
 let keyServer: RunningKeyServer;
 let publisherToken: string;

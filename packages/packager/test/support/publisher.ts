@@ -24,13 +24,24 @@ export interface PublisherStorage {
   credentials: { accessKeyId: string; secretAccessKey: string };
 }
 
-function token(sub: string, scope: string): Promise<string> {
-  return new SignJWT({ sub, scope })
+/** An HS256 token as the key server's JWT authenticator checks it (no `scope` claim unless given). */
+export function hs256Token(
+  secret: string,
+  {
+    scope,
+    sub = "someone",
+    expires = "10m",
+  }: { scope?: string; sub?: string; expires?: string | number } = {},
+): Promise<string> {
+  return new SignJWT(scope === undefined ? {} : { scope })
     .setProtectedHeader({ alg: "HS256" })
+    .setSubject(sub)
     .setIssuedAt()
-    .setExpirationTime("10m")
-    .sign(new TextEncoder().encode(SECRET));
+    .setExpirationTime(expires)
+    .sign(new TextEncoder().encode(secret));
 }
+
+const token = (sub: string, scope: string) => hs256Token(SECRET, { sub, scope });
 
 export async function startPublisher(storage: PublisherStorage): Promise<Publisher> {
   const server = await startKeyServer({
